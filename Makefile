@@ -1,0 +1,48 @@
+# sarflow: one-command set-up, demo and tests on a fresh Debian-like machine (as root).
+#   make demo   set everything up, then run the synthetic event end to end (native engine)
+#   make test   set everything up, then run the test suite
+# Set-up is idempotent: a second run only checks stamps and returns in seconds.
+
+PYTHON   ?= python3
+VENV     ?= .venv
+PY       := $(VENV)/bin/python
+PIP      := $(PY) -m pip --disable-pip-version-check -q
+STAMP    := $(VENV)/.sarflow-installed
+APT_PKGS := libgdal-dev gdal-bin proj-data libsqlite3-mod-spatialite
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_DIR ?= demo-output
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps demo test bench clean
+
+setup: $(STAMP)
+
+system-deps:
+	@if ! command -v gdal-config >/dev/null 2>&1 || ! dpkg -s $(APT_PKGS) >/dev/null 2>&1; then \
+	  echo "[setup] installing Debian packages: $(APT_PKGS)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PKGS) >/dev/null; \
+	fi
+
+$(STAMP): setup.cfg pyproject.toml constraints.txt | system-deps
+	@echo "[setup] virtualenv $(VENV) (numpy, GDAL $$(gdal-config --version) bindings, pinned packages)"
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	@$(PIP) install --upgrade "pip>=24" setuptools wheel
+	@$(PIP) install -c constraints.txt numpy
+	@$(PY) -c "from osgeo import gdal_array" 2>/dev/null || \
+	  $(PIP) install --no-build-isolation --no-cache-dir "gdal==$$(gdal-config --version)"
+	@$(PIP) install -c constraints.txt -e ".[dev]"
+	@$(PY) -c "from osgeo import gdal_array; import sarflow"
+	@touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/sarflow demo $(DEMO_DIR)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -1,0 +1,57 @@
+"""Shared test fixtures: the real reference data in ../shared/fixtures, a private HOME,
+and the markers for what a machine may lack (``snap``, ``gpu``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """../shared/fixtures; a test that needs it fails (never skips) when it is missing."""
+    if not FIXTURES.is_dir():
+        pytest.fail(f"reference data missing: {FIXTURES} (clone sarflow beside ../shared)")
+    return FIXTURES
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_home(tmp_path_factory: pytest.TempPathFactory):
+    """pyroSAR, Keras and matplotlib write under $HOME: keep that out of the real one."""
+    home = tmp_path_factory.mktemp("home")
+    old = os.environ.get("HOME")
+    os.environ["HOME"] = str(home)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    yield home
+    if old is not None:
+        os.environ["HOME"] = old
+
+
+def _has_gpu() -> bool:
+    if shutil.which("nvidia-smi") is None:
+        return False
+    try:
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    except Exception:  # noqa: BLE001 - any failure to see a GPU means no GPU here
+        return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    has_gpt = shutil.which("gpt") is not None or bool(os.environ.get("SNAP_HOME"))
+    gpu = None
+    for item in items:
+        if "snap" in item.keywords and not has_gpt:
+            item.add_marker(pytest.mark.skip(reason="needs ESA SNAP's gpt (not installed here)"))
+        if "gpu" in item.keywords:
+            gpu = _has_gpu() if gpu is None else gpu
+            if not gpu:
+                item.add_marker(pytest.mark.skip(reason="needs a GPU (none visible here)"))
