@@ -1,0 +1,141 @@
+"""The SNAP GPT graphs in graphs/: structure, node order and parameter names.
+
+Parameter names are checked against ../shared/fixtures/snap/snap_operator_parameters.md,
+compiled from the operators' Java sources (SNAP 9 to 14); these tests read XML only and do
+not run SNAP.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from sarflow.pyrosar_compat import is_consistent, workflow
+
+ROOT = Path(__file__).resolve().parent.parent
+GRAPHS = sorted((ROOT / "graphs").glob("*.xml"))
+CHAIN = ["Read", "Apply-Orbit-File", "Remove-GRD-Border-Noise", "ThermalNoiseRemoval",
+         "Calibration", "Subset", "Terrain-Correction", "Write"]
+SPACING = 8.983152841195215e-05
+
+
+def operator_parameters(md: Path) -> tuple[dict[str, set[str]], set[str]]:
+    """(operator -> allowed element names, names that exist only in some SNAP versions)."""
+    allowed: dict[str, set[str]] = {}
+    newer: set[str] = set()
+    for line in md.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith("`"):
+            continue
+        op = cells[0].strip("`")
+        text = re.sub(r"\(`outputDNBand` is commented out[^)]*\)", "", cells[2])
+        allowed[op] = set(re.findall(r"`([a-z][A-Za-z0-9]*)`", text))
+        newer |= set(re.findall(r"`([a-z][A-Za-z0-9]*)`[^`|]*?\*\*new in", text))
+    return allowed, newer
+
+
+@pytest.fixture(scope="module")
+def allowed(fixtures_dir: Path) -> tuple[dict[str, set[str]], set[str]]:
+    return operator_parameters(fixtures_dir / "snap" / "snap_operator_parameters.md")
+
+
+def test_md_parser_reads_the_table(allowed) -> None:
+    """The parser finds all eight operators and known names (guards against a silent no-op)."""
+    names, newer = allowed
+    assert set(names) == set(CHAIN)
+    assert {"orbitType", "polyDegree", "continueOnFail"} == names["Apply-Orbit-File"]
+    assert {"geoRegion", "region", "copyMetadata", "sourceBands"} <= names["Subset"]
+    assert "alignToStandardGrid" in names["Terrain-Correction"]
+    assert "outputDNBand" not in names["Calibration"]
+    assert newer == {"clipNegativeValues", "applyAPDCorrection"}
+
+
+def test_graph_set() -> None:
+    assert [g.name for g in GRAPHS] == ["s1_grd_sigma0.xml", "s1_grd_sigma0_1_noise.xml",
+                                        "s1_grd_sigma0_2_calibrate.xml",
+                                        "s1_grd_sigma0_3_terrain.xml"]
+
+
+@pytest.mark.parametrize("path", GRAPHS, ids=lambda p: p.name)
+def test_graph_parses_consistent_and_ordered(path: Path) -> None:
+    """pyroSAR reads it, it is consistent, and its nodes follow the chain's order."""
+    flow = workflow(path)
+    assert is_consistent(flow)
+    ops = [node.operator for node in flow]
+    assert ops[0] == "Read" and ops[-1] == "Write"
+    positions = [CHAIN.index(op) for op in ops]
+    assert positions == sorted(positions) and len(set(ops)) == len(ops)
+    # each node reads the one before it (a straight chain)
+    nodes = list(flow)
+    for prev, node in zip(nodes, nodes[1:]):
+        assert node.source == prev.id
+
+
+def test_full_chain_order() -> None:
+    flow = workflow(ROOT / "graphs" / "s1_grd_sigma0.xml")
+    assert [n.operator for n in flow] == CHAIN
+
+
+def test_split_stages_cover_chain() -> None:
+    """Stages 1-3 chained give the full chain's processing nodes, each once, in order."""
+    stages = [p for p in GRAPHS if "_sigma0_" in p.name]
+    ops = [n.operator for p in stages for n in workflow(p) if n.operator not in ("Read", "Write")]
+    assert ops == CHAIN[1:-1]
+
+
+@pytest.mark.parametrize("path", GRAPHS, ids=lambda p: p.name)
+def test_only_known_parameter_names(path: Path, allowed) -> None:
+    """Every parameter element is one the operator defines in all of SNAP 9 to 14."""
+    names, newer = allowed
+    for node in workflow(path):
+        keys = set(node.parameters.keys())
+        unknown = keys - names[node.operator]
+        assert not unknown, f"{path.name}:{node.id} unknown parameters {unknown}"
+        assert not keys & newer, f"{path.name}:{node.id} uses version-specific {keys & newer}"
+
+
+@pytest.mark.parametrize("path", GRAPHS, ids=lambda p: p.name)
+def test_placeholders(path: Path) -> None:
+    """Only ${input}, ${output} and (where there is a Subset) ${region} are left to -P."""
+    text = path.read_text()
+    found = set(re.findall(r"\$\{(\w+)\}", text))
+    expected = {"input", "output"} | ({"region"} if "<operator>Subset<" in text else set())
+    assert found == expected
+
+
+def test_terrain_correction_lattice() -> None:
+    """EPSG:4326, 8.983152841195215e-05 degrees (10 m on the WGS84 equator), standard grid
+    whose pixel corners fall on whole multiples of the spacing (SNAP aligns centres)."""
+    import math
+
+    for name in ("s1_grd_sigma0.xml", "s1_grd_sigma0_3_terrain.xml"):
+        par = workflow(ROOT / "graphs" / name)["Terrain-Correction"].parameters
+        assert float(par["pixelSpacingInDegree"]) == SPACING
+        assert float(par["pixelSpacingInMeter"]) == pytest.approx(
+            SPACING * math.pi / 180 * 6378137.0, abs=1e-9)
+        assert par["alignToStandardGrid"] == "true"
+        for key in ("standardGridOriginX", "standardGridOriginY"):
+            frac = (float(par[key]) / SPACING) % 1.0
+            assert frac == pytest.approx(0.5, abs=1e-9)
+        assert 'GEOGCS["WGS84(DD)"' in par["mapProjection"]
+        assert par["saveLayoverShadowMask"] == "true"
+        assert par["demName"] == "SRTM 1Sec HGT"
+
+
+def test_write_formats() -> None:
+    fmt = {p.name: workflow(p)["Write"].parameters["formatName"] for p in GRAPHS}
+    assert fmt["s1_grd_sigma0.xml"] == "GeoTIFF-BigTIFF"
+    assert fmt["s1_grd_sigma0_3_terrain.xml"] == "GeoTIFF-BigTIFF"
+    assert fmt["s1_grd_sigma0_1_noise.xml"] == fmt["s1_grd_sigma0_2_calibrate.xml"] == "BEAM-DIMAP"
+
+
+def test_readme_documents_every_graph_and_parameter() -> None:
+    """graphs/README.md names each graph and every parameter element the graphs set."""
+    readme = (ROOT / "graphs" / "README.md").read_text()
+    for path in GRAPHS:
+        assert path.name in readme
+        for node in workflow(path):
+            for key in node.parameters.keys():
+                assert f"`{key}`" in readme, f"README lacks {node.operator}.{key}"
