@@ -30,14 +30,14 @@ def save_model(model: Any, path: str | Path, meta: dict) -> Path:
     meta = {**meta, "sarflow_version": __version__}
     path = Path(path)
     with atomic_path(path) as tmp:
-        tmp = tmp.with_suffix(".keras")  # Keras insists on the suffix
+        keras_tmp = tmp.with_name(tmp.name + ".keras")  # Keras insists on the suffix
         try:
-            model.save(tmp)
-            with zipfile.ZipFile(tmp, "a") as zf:
+            model.save(keras_tmp)
+            with zipfile.ZipFile(keras_tmp, "a") as zf:
                 zf.writestr(META_MEMBER, json.dumps(meta, indent=2, default=str))
-            tmp.replace(path)
+            keras_tmp.replace(tmp)  # atomic_path renames tmp onto path
         finally:
-            tmp.unlink(missing_ok=True)
+            keras_tmp.unlink(missing_ok=True)
     return path
 
 
