@@ -15,7 +15,7 @@ from sarflow.config import parse_config
 from sarflow.engines import band_names
 from sarflow.errors import GridMismatchError, InputError
 from sarflow.grid import Grid, raster_info, read_raster, write_raster
-from sarflow.stack import fusion_quality_path, stack_event
+from sarflow.stack import fusion_quality_path, selection_path, stack_event
 from sarflow.workdir import WorkDir
 
 EVENT = dt.datetime(2020, 6, 15, 12, 0, tzinfo=dt.timezone.utc)
@@ -152,7 +152,7 @@ def test_single_scene_groups_pick_nearest_same_orbit_pair(event):
     assert len(json.loads(g1tags["asc_pre_dates"])) == 4
     assert json.loads(g1tags["asc_post_dates"]) == ["2020-06-15T18:00:00Z", "2020-06-27T12:00:00Z"]
     assert json.loads(g1tags["desc_post_dates"])[0] == "2020-06-16T12:00:00Z"
-    state = json.loads(WorkDir(cfg.output).state("stack").read_text())
+    state = json.loads(selection_path(WorkDir(cfg.output)).read_text())
     assert state["selection"]["ignored"] == ["a_late"]
 
 

@@ -161,6 +161,11 @@ def fusion_quality_path(wd: WorkDir) -> Path:
     return wd.stack / "changes" / "fusion_quality.tif"
 
 
+def selection_path(wd: WorkDir) -> Path:
+    """Where the stage records which scenes went into which stack (JSON)."""
+    return wd.stack / "selection.json"
+
+
 def _dates(scenes: Sequence[SceneFile]) -> list[str]:
     return [s.date for s in scenes]
 
@@ -350,8 +355,9 @@ def stack_event(cfg, *, workers: int | None = None, scheduler: str | None = None
 
 
 def _write_state(wd: WorkDir, key: str, sel: Selection, paths: dict[str, Path]) -> None:
+    """Record the selection beside the outputs (state/stack.json belongs to the pipeline)."""
     state = {"stage": "stack", "digest": key, "selection": sel.describe(),
              "outputs": {k: str(v) for k, v in paths.items()}}
-    target = wd.state("stack")
+    target = selection_path(wd)
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(state, indent=2))
