@@ -1,0 +1,132 @@
+"""The native engine's building blocks on hand-made inputs with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sarflow.engines.native import (LAYOVER, SHADOW, GeometryLUT, border_noise_mask, calibrate,
+                                    image_window, intensity, ipf_number, layover_shadow)
+from sarflow.grid import Grid, Window
+
+
+def test_intensity_and_calibration_hand_computed() -> None:
+    dn = np.array([[0, 10, 20], [3, 100, 65535]], dtype=np.uint16)
+    noise = np.array([[5.0, 40.0, 50.0], [20.0, 400.0, 0.0]])
+    lut = np.array([[500.0, 500.0, 400.0], [500.0, 250.0, 1000.0]])
+    p = intensity(dn, noise)
+    assert np.isnan(p[0, 0])  # DN 0: outside the swath
+    assert p[0, 1] == pytest.approx(100 - 40)
+    assert p[1, 0] == pytest.approx(9 - 20)
+    assert p[1, 2] == pytest.approx(65535.0 ** 2, rel=1e-6)
+    s = calibrate(p, lut, clip="floor", floor=1e-5)
+    assert s.dtype == np.float32
+    assert s[0, 1] == pytest.approx(60 / 500.0 ** 2)
+    assert s[0, 2] == pytest.approx((400 - 50) / 400.0 ** 2)
+    assert s[1, 1] == pytest.approx((10000 - 400) / 250.0 ** 2)
+    assert s[1, 0] == pytest.approx(1e-5)  # negative after noise removal -> floor
+    assert np.isnan(s[0, 0])
+    s_nan = calibrate(p, lut, clip="nan")
+    assert np.isnan(s_nan[1, 0]) and np.isfinite(s_nan[0, 1])
+    # without noise removal the intensity is DN^2
+    assert intensity(dn, None)[1, 1] == pytest.approx(1e4)
+
+
+def test_border_noise_mask_scans_inwards_from_named_edges() -> None:
+    rng = np.random.default_rng(0)
+    power = rng.uniform(50, 100, size=(40, 60)).astype(np.float32)
+    near_width = rng.integers(0, 12, size=40)
+    far_width = rng.integers(0, 8, size=40)
+    for i in range(40):
+        power[i, :near_width[i]] = rng.uniform(-5, 0.4, size=near_width[i])
+        power[i, 60 - far_width[i]:] = rng.uniform(-5, 0.4, size=far_width[i])
+    power[:3, :] = 0.1  # three noisy first lines
+    power[5, 30] = -1.0  # a dark pixel inside the image is kept
+    mask = border_noise_mask(power, ["near", "far", "first"], limit=20, threshold=0.5)
+    expect = np.zeros_like(mask)
+    for i in range(3, 40):
+        expect[i, :near_width[i]] = True
+        expect[i, 60 - far_width[i]:] = True
+    expect[:3, :] = True
+    np.testing.assert_array_equal(mask, expect)
+    # only the named edges are searched: the window does not reach the far edge here
+    mask2 = border_noise_mask(power, ["near"], limit=20)
+    assert not mask2[10:, 50:].any()
+    # the search stops at the limit
+    power[20, :] = 0.0
+    assert border_noise_mask(power, ["near"], limit=15)[20].sum() == 15
+
+
+def test_ipf_number_and_image_window() -> None:
+    assert ipf_number("003.40") == pytest.approx(3.40)
+    assert ipf_number("002.70") < 2.90
+    assert np.isnan(ipf_number(None))
+    line = np.array([[10.2, 11.0], [np.nan, 30.7]])
+    pixel = np.array([[5.5, 100.1], [7.0, 50.0]])
+    assert image_window(line, pixel, (1000, 1000)) == Window(8, 3, 26, 101)
+    assert image_window(line, pixel, (20, 1000)) == Window(8, 3, 6, 101)  # line 30.7 is outside
+    assert image_window(line + 5000, pixel, (1000, 1000)) is None
+
+
+def _brute_force(line: np.ndarray, rng: np.ndarray, look: np.ndarray, order: np.ndarray
+                 ) -> np.ndarray:
+    codes = np.zeros(line.size, dtype=np.uint8)
+    bins = np.rint(line)
+    for i in range(line.size):
+        same = bins == bins[i]
+        nearer = same & (order < order[i])
+        farther = same & (order > order[i])
+        lay = (rng[nearer] > rng[i] + 0.05).any() or (rng[farther] < rng[i] - 0.05).any()
+        sha = (look[nearer] > look[i] + 1e-7).any()
+        codes[i] = lay * LAYOVER + sha * SHADOW
+    return codes
+
+
+def test_layover_shadow_matches_brute_force_on_ridges() -> None:
+    """Flat-earth profiles across a steep ridge, several zero-Doppler lines, shuffled."""
+    height_sat = 700e3
+    x = np.linspace(400e3, 404e3, 400)  # ground distance from the nadir track, 10 m steps
+    lines, rngs, looks, orders = [], [], [], []
+    for k, (peak, width) in enumerate([(1500.0, 300.0), (800.0, 150.0), (0.0, 1.0)]):
+        z = peak * np.exp(-((x - 402e3) / width) ** 2)
+        rngs.append(np.hypot(x, height_sat - z))
+        looks.append(np.arctan2(x, height_sat - z))
+        orders.append(x)
+        lines.append(np.full(x.size, 100.0 + k) + np.random.default_rng(k).uniform(-0.4, 0.4, x.size))
+    line, rng, look, order = (np.concatenate(a) for a in (lines, rngs, looks, orders))
+    perm = np.random.default_rng(9).permutation(line.size)
+    line, rng, look, order = line[perm], rng[perm], look[perm], order[perm]
+    codes = layover_shadow(line, rng, look, order)
+    np.testing.assert_array_equal(codes, _brute_force(line, rng, look, order))
+    by_line = {k: codes[np.rint(line) == 100 + k] for k in range(3)}
+    assert (by_line[0] & LAYOVER).sum() > 10 and (by_line[0] & SHADOW).sum() > 10
+    assert not by_line[2].any()  # flat line: clear
+    # unknown points stay unknown and do not disturb the others
+    line2 = line.copy()
+    line2[:5] = np.nan
+    codes2 = layover_shadow(line2, rng, look, order)
+    assert (codes2[:5] == 255).all()
+
+
+def test_geometry_lut_reproduces_smooth_functions() -> None:
+    grid = Grid.from_bounds(12.40, 41.90, 12.45, 41.95)
+
+    def coords(lat, lon, h):
+        return {"a": 1000 * lat + 3 * lon ** 2 - 0.01 * h + 1e-6 * h ** 2,
+                "b": np.sin(np.radians(lat * 50)) * h}
+
+    win = Window(-10, -10, grid.height + 20, grid.width + 20)
+    lut = GeometryLUT.build(grid, win, -50.0, 1450.0, coords, stride=16, height_step=100.0)
+    rng = np.random.default_rng(3)
+    rows = rng.uniform(-10, grid.height + 9, 500)
+    cols = rng.uniform(-10, grid.width + 9, 500)
+    h = rng.uniform(-50, 1450, 500)
+    h[0] = np.nan
+    got = lut.interpolate(rows, cols, h)
+    lon, lat = grid.lonlat(rows, cols)
+    exact = coords(lat, lon, h)
+    assert np.isnan(got["a"][0])
+    err_a = np.abs(got["a"][1:] - exact["a"][1:])
+    # second derivatives bound the trilinear error: lon^2 over 16 px, h^2 over 100 m
+    assert err_a.max() < 6 * (16 * grid.spacing) ** 2 / 8 + 2e-6 * 100 ** 2 / 8 + 1e-9
+    assert np.abs(got["b"][1:] - exact["b"][1:]).max() < 0.05
