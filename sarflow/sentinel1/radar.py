@@ -1,0 +1,133 @@
+"""Range-Doppler geometry of a GRD image: ground (lat, lon, h) <-> image (line, pixel).
+
+Forward: zero-Doppler time t and slant range R of the point (Newton, on a Chebyshev fit
+of the orbit over the scene); line = (t - t_first - R / c) / dt_az + offset; pixel from
+the ground-to-slant-range polynomial nearest in azimuth time, inverted by Newton.
+
+The ``R / c`` term is the residual bistatic correction of ESA's processor (half the
+two-way slant range time); ``offset`` (lines) is fitted once from the annotation's
+geolocation grid with the annotation orbit: it holds the processor's reference range time
+(mid-swath) and, for old products, their constant azimuth offset.  The nearest conversion
+polynomial (not an interpolation between two) reproduces the grid's pixel exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .annotation import Swath
+from .geometry import C, geodetic_to_ecef, range_doppler_to_ground, zero_doppler
+from .orbit import Orbit, PolyOrbit
+
+_CHUNK = 1 << 19  # points per vectorised batch (memory stays ~100 MB)
+_ORBIT_MARGIN = 60.0  # s of orbit fitted either side of the image
+_FIT_TOLERANCE = 2e-2  # m (0.002 px): a polynomial orbit further than this from the vectors is not used
+
+
+class GrdGeometry:
+    """Geolocation of one polarisation's image with a given orbit."""
+
+    def __init__(self, swath: Swath, orbit: Orbit) -> None:
+        self.swath = swath
+        self.orbit = orbit
+        self.fast_orbit = _fast_orbit(orbit, swath)
+        self.ati = swath.azimuth_time_interval
+        self.rps = swath.range_pixel_spacing
+        self.t_first = orbit.to_seconds(swath.first_line_time)
+        conv = swath.conversions
+        self.conv_time = np.asarray(orbit.to_seconds(conv.azimuth_time))
+        self.sr0, self.gr0 = conv.sr0, conv.gr0
+        self.srgr, self.grsr = conv.srgr, conv.grsr
+        self.line_offset = fit_line_offset(swath)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _nearest(self, t: np.ndarray) -> np.ndarray:
+        """Index of the conversion polynomial nearest in azimuth time to each ``t``."""
+        ct = self.conv_time
+        if ct.size == 1:
+            return np.zeros(t.shape, dtype=np.intp)
+        j = np.clip(np.searchsorted(ct, t), 1, ct.size - 1)
+        return np.where(np.abs(t - ct[j - 1]) <= np.abs(ct[j] - t), j - 1, j)
+
+    def _slant_to_ground(self, k: np.ndarray, rng: np.ndarray) -> np.ndarray:
+        """Ground range (m) whose ground-to-slant polynomial ``k`` gives slant range ``rng``."""
+        g = _horner(self.srgr[k], rng - self.sr0[k])  # first guess, within centimetres
+        dcoef = self.grsr[:, 1:] * np.arange(1, self.grsr.shape[1])[None, :]
+        for _ in range(3):
+            x = g - self.gr0[k]
+            f = _horner(self.grsr[k], x) - rng
+            g = g - f / _horner(dcoef[k], x)
+        return g
+
+    # -- public -----------------------------------------------------------------------------
+    def image_coordinates(self, lat: np.ndarray, lon: np.ndarray, height: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """Image (line, pixel) of points at WGS84 lat/lon (degrees) and ellipsoidal height (m)."""
+        lat, lon, height = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64)
+                                                 for a in (lat, lon, height)))
+        shape = lat.shape
+        lat, lon, height = lat.ravel(), lon.ravel(), height.ravel()
+        line = np.empty(lat.size)
+        pixel = np.empty(lat.size)
+        t_guess = self.t_first + 0.5 * self.swath.lines * self.ati
+        for s in range(0, lat.size, _CHUNK):
+            sl = slice(s, s + _CHUNK)
+            xyz = geodetic_to_ecef(lat[sl], lon[sl], height[sl])
+            t, rng = zero_doppler(self.fast_orbit, xyz, t0=t_guess)
+            ln = (t - self.t_first - rng / C) / self.ati + self.line_offset
+            k = self._nearest(self.t_first + ln * self.ati)
+            line[sl] = ln
+            pixel[sl] = self._slant_to_ground(k, rng) / self.rps
+        return line.reshape(shape), pixel.reshape(shape)
+
+    def range_time(self, line: np.ndarray, pixel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Zero-Doppler time (s since the orbit epoch) and slant range (m) of image positions."""
+        line, pixel = np.broadcast_arrays(np.asarray(line, dtype=np.float64),
+                                          np.asarray(pixel, dtype=np.float64))
+        k = self._nearest(self.t_first + line.ravel() * self.ati)
+        rng = _horner(self.grsr[k], pixel.ravel() * self.rps - self.gr0[k])
+        t = self.t_first + (line.ravel() - self.line_offset) * self.ati + rng / C
+        return t.reshape(line.shape), rng.reshape(line.shape)
+
+    def ground_coordinates(self, line: np.ndarray, pixel: np.ndarray, height: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """WGS84 (lat, lon) of image positions at ellipsoidal ``height`` (m)."""
+        line, pixel, height = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64)
+                                                    for a in (line, pixel, height)))
+        t, rng = self.range_time(line, pixel)
+        lat, lon = range_doppler_to_ground(self.fast_orbit, t.ravel(), rng.ravel(),
+                                           height.ravel(), look="right")
+        return lat.reshape(line.shape), lon.reshape(line.shape)
+
+
+def fit_line_offset(swath: Swath) -> float:
+    """Constant line offset that makes the model reproduce the geolocation grid, found with
+    the annotation orbit (the one ESA computed the grid with); median over grid points."""
+    orbit = swath.orbit
+    g = swath.geolocation_grid
+    xyz = geodetic_to_ecef(g.latitude, g.longitude, g.height)
+    t, rng = zero_doppler(orbit, xyz, t0=orbit.to_seconds(swath.first_line_time))
+    t_first = orbit.to_seconds(swath.first_line_time)
+    model = (t - t_first - rng / C) / swath.azimuth_time_interval
+    return float(np.median(g.line - model))
+
+
+def _fast_orbit(orbit: Orbit, swath: Swath) -> Orbit | PolyOrbit:
+    """A Chebyshev fit of the orbit around the image when it matches the vectors to 2 cm."""
+    t0 = orbit.to_seconds(swath.first_line_time) - _ORBIT_MARGIN
+    t1 = orbit.to_seconds(swath.last_line_time) + _ORBIT_MARGIN
+    t0, t1 = max(t0, orbit.start), min(t1, orbit.stop)
+    if t1 - t0 < 5.0:
+        return orbit
+    poly = orbit.polynomial(t0, t1, degree=11)
+    check = np.linspace(t0, t1, 97)
+    err = np.linalg.norm(poly.position(check) - orbit.position(check), axis=1).max()
+    return poly if err < _FIT_TOLERANCE else orbit
+
+
+def _horner(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Per-point polynomials: sum_i coef[n, i] * x[n] ** i."""
+    out = np.zeros_like(x, dtype=np.float64) + coef[:, -1]
+    for i in range(coef.shape[1] - 2, -1, -1):
+        out = out * x + coef[:, i]
+    return out

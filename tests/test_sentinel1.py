@@ -1,0 +1,254 @@
+"""sarflow.sentinel1 against the real SAFE fixtures in ../shared/fixtures/s1."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sarflow.errors import InputError
+from sarflow.grid import Window
+from sarflow.sentinel1 import geodetic_to_ecef, open_product
+
+# product name fragment -> facts read off the manifests by hand
+EXPECTED = {
+    "6D00": dict(mission="S1A", pass_direction="DESCENDING", absolute_orbit=4454, relative_orbit=7,
+                 ipf_version="002.70", noise_format="old", polarisations=["VV", "VH"]),
+    "3768": dict(mission="S1A", pass_direction="ASCENDING", absolute_orbit=4739, relative_orbit=117,
+                 ipf_version="002.36", noise_format="old", polarisations=["VV", "VH"]),
+    "8255": dict(mission="S1A", pass_direction="DESCENDING", absolute_orbit=36201, relative_orbit=79,
+                 ipf_version="003.31", noise_format="new", polarisations=["VV", "VH"]),
+    "5371": dict(mission="S1B", pass_direction="DESCENDING", absolute_orbit=30148, relative_orbit=22,
+                 ipf_version="003.40", noise_format="new", polarisations=["VV"]),
+}
+
+
+def _products(fixtures_dir: Path) -> list[Path]:
+    paths = sorted((fixtures_dir / "s1").iterdir())
+    assert len(paths) == 4
+    return paths
+
+
+def _key(path: Path) -> str:
+    return path.name.split(".")[0][-4:]
+
+
+@pytest.fixture(scope="module")
+def products(fixtures_dir):
+    return {_key(p): open_product(p) for p in _products(fixtures_dir)}
+
+
+def test_every_fixture_opens_with_its_metadata(products):
+    for key, prod in products.items():
+        exp = EXPECTED[key]
+        for name, value in exp.items():
+            assert getattr(prod, name) == value, (key, name)
+        assert prod.mode == "IW" and prod.product_type == "GRD"
+        assert prod.id.endswith(key) and not prod.id.endswith(".SAFE")
+        assert prod.start < prod.stop and prod.start.tzinfo is not None
+        assert 24.0 < (prod.stop - prod.start).total_seconds() < 26.0
+        # the relative orbit follows from the absolute one (S1A offset 73, S1B 27; 175-orbit cycle)
+        offset = 73 if prod.mission == "S1A" else 27
+        assert prod.relative_orbit == (prod.absolute_orbit - offset) % 175 + 1
+        # the footprint contains the geolocation grid's centre point
+        g = prod.swath().geolocation_grid
+        mid = len(g.latitude) // 2
+        from shapely.geometry import Point
+        assert prod.footprint.buffer(0.05).contains(Point(g.longitude[mid], g.latitude[mid]))
+        assert abs(prod.ipf - float(exp["ipf_version"])) < 1e-9
+
+
+def test_missing_files_are_reported_not_fatal(products):
+    s1b = products["5371"]
+    assert any("-vh-" in f for f in s1b.missing)  # manifest lists VH, the fixture lacks it
+    assert not any("-vv-" in f and f.startswith("measurement") for f in s1b.missing)
+    for key in ("6D00", "3768", "8255"):
+        assert all(f.startswith("measurement/") for f in products[key].missing)
+        with pytest.raises(InputError, match="missing"):
+            products[key].read_dn("VV", Window(0, 0, 4, 4))
+    with pytest.raises(InputError, match="polarisation VH"):
+        s1b.swath("VH")
+
+
+def test_folder_and_zip_give_the_same_product(fixtures_dir, tmp_path):
+    zipped = next(p for p in _products(fixtures_dir) if _key(p) == "8255")
+    with zipfile.ZipFile(zipped) as zf:
+        zf.extractall(tmp_path)
+    folder = next(tmp_path.glob("*.SAFE"))
+    a, b = open_product(zipped).summary(), open_product(folder).summary()
+    a.pop("path"), b.pop("path")
+    assert a == b
+    # and a zip of the S1B folder (which has a measurement TIFF) reads DNs through /vsizip/
+    safe = next(p for p in _products(fixtures_dir) if _key(p) == "5371")
+    zpath = tmp_path / (safe.stem + ".zip")
+    with zipfile.ZipFile(zpath, "w", zipfile.ZIP_STORED) as zf:
+        for f in safe.rglob("*"):
+            if f.is_file():
+                zf.write(f, f"{safe.name}/{f.relative_to(safe)}")
+    zprod = open_product(zpath)
+    assert zprod.id == open_product(safe).id
+    dn = zprod.read_dn("VV", Window(100, 200, 8, 16))
+    assert dn.dtype == np.uint16 and dn.shape == (8, 16) and (dn == 0).all()
+
+
+def test_geolocation_grid_is_reproduced(products):
+    for key, prod in products.items():
+        for pol in prod.polarisations:
+            g = prod.swath(pol).geolocation_grid
+            line, pixel = prod.image_coordinates(g.latitude, g.longitude, g.height, pol=pol)
+            dl, dp = np.abs(line - g.line), np.abs(pixel - g.pixel)
+            if prod.ipf >= 2.90:
+                assert dl.max() < 0.05 and dp.max() < 0.05, (key, dl.max(), dp.max())
+            else:
+                assert np.percentile(dl, 90) < 0.5 and np.percentile(dp, 90) < 0.5, key
+
+
+def test_ground_coordinates_inverts_image_coordinates(products):
+    rng = np.random.default_rng(3)
+    for key, prod in products.items():
+        lines, pixels = prod.shape
+        line = rng.uniform(0, lines - 1, 200)
+        pixel = rng.uniform(0, pixels - 1, 200)
+        h = rng.uniform(-100, 4000, 200)
+        lat, lon = prod.ground_coordinates(line, pixel, h)
+        l2, p2 = prod.image_coordinates(lat, lon, h)
+        assert np.abs(l2 - line).max() < 1e-4 and np.abs(p2 - pixel).max() < 1e-4, key
+        lat2, lon2 = prod.ground_coordinates(l2, p2, h)
+        d = np.linalg.norm(geodetic_to_ecef(lat2, lon2, h) - geodetic_to_ecef(lat, lon, h), axis=1)
+        assert d.max() < 0.1, key
+        # a 10 m ground-range pixel: moving one pixel in range moves ~10 m on the ground
+        la1, lo1 = prod.ground_coordinates(line[:5], pixel[:5] + 1.0, np.zeros(5))
+        la0, lo0 = prod.ground_coordinates(line[:5], pixel[:5], np.zeros(5))
+        step = np.linalg.norm(geodetic_to_ecef(la1, lo1, 0) - geodetic_to_ecef(la0, lo0, 0), axis=1)
+        np.testing.assert_allclose(step, prod.swath().range_pixel_spacing, rtol=2e-3)
+
+
+def test_calibration_lut_exact_at_nodes(products):
+    for key, prod in products.items():
+        sw = prod.swath()
+        cal = sw.calibration
+        for kind in ("sigma0", "beta0", "gamma0", "dn"):
+            for j in (0, len(cal.line) // 2, len(cal.line) - 2):
+                ln = int(cal.line[j])
+                if not 0 <= ln < sw.lines:
+                    continue
+                nodes = cal.pixel[j].astype(int)
+                nodes = nodes[nodes < sw.pixels]
+                lut = prod.calibration_lut(None, kind, Window(ln, 0, 1, sw.pixels))[0]
+                np.testing.assert_array_equal(lut[nodes], cal.values[kind][j][:nodes.size].astype(np.float32))
+        # between two vectors, halfway, the LUT is the mean of the two (linear in line)
+        j = 1
+        l0, l1 = int(cal.line[j]), int(cal.line[j + 1])
+        if (l1 - l0) % 2 == 0:
+            mid = prod.calibration_lut(None, "sigma0", Window((l0 + l1) // 2, 0, 1, 41))[0]
+            v0 = np.interp(np.arange(41), cal.pixel[j], cal.values["sigma0"][j])
+            v1 = np.interp(np.arange(41), cal.pixel[j + 1], cal.values["sigma0"][j + 1])
+            np.testing.assert_allclose(mid, 0.5 * (v0 + v1), rtol=1e-6)
+
+
+def test_sigma0_agrees_with_xarray_sentinel(products, fixtures_dir):
+    import xarray as xr
+    from xarray_sentinel import sentinel1 as xs
+
+    prod = products["5371"]
+    sw = prod.swath("VV")
+    cal_file = next((fixtures_dir / "s1").glob("S1B*.SAFE")) / sw.calibration_file
+    cal = xs.open_calibration_dataset(cal_file)
+    win = Window(3000, 5000, 50, 70)
+    rng = np.random.default_rng(0)
+    dn = rng.integers(1, 2000, size=(win.height, win.width)).astype(np.uint16)
+    da = xr.DataArray(dn.astype(np.float32), dims=("line", "pixel"),
+                      coords={"line": np.arange(win.row, win.row + win.height),
+                              "pixel": np.arange(win.col, win.col + win.width)})
+    ref = xs.calibrate_intensity(da, cal.sigmaNought).values
+    lut = prod.calibration_lut("VV", "sigma0", win)
+    ours = dn.astype(np.float64) ** 2 / lut.astype(np.float64) ** 2
+    np.testing.assert_allclose(ours, ref, rtol=1e-5)
+    # read_dn + calibrate on the real TIFF (all zeros) gives zeros, without noise going negative
+    out = prod.calibrate("VV", Window(0, 0, 16, 16))
+    assert out.dtype == np.float32 and (out == 0).all()
+
+
+def test_noise_luts_in_both_formats(products):
+    new, old = products["5371"], products["6D00"]
+    noise = new.swath().noise
+    assert noise.format == "new" and len(noise.azimuth) >= 3
+    rv = noise.range
+    j = 3
+    ln = int(rv.line[j])
+    lut = new.noise_lut("VV", Window(ln, 0, 1, new.shape[1]))[0].astype(np.float64)
+    for blk in noise.azimuth:
+        if blk.first_line <= ln <= blk.last_line:
+            az = np.interp(ln, blk.line, blk.values)
+            nodes = rv.pixel[j].astype(int)
+            inside = nodes[(nodes >= blk.first_sample) & (nodes <= blk.last_sample)]
+            idx = np.searchsorted(rv.pixel[j], inside)
+            np.testing.assert_allclose(lut[inside], rv.values["noise"][j][idx] * az, rtol=1e-6)
+    onoise = old.swath().noise
+    assert onoise.format == "old" and not onoise.azimuth
+    ov = onoise.range
+    ln = int(ov.line[2])
+    lut = old.noise_lut("VV", Window(ln, 0, 1, old.shape[1]))[0]
+    nodes = ov.pixel[2].astype(int)
+    nodes = nodes[nodes < old.shape[1]]
+    np.testing.assert_array_equal(lut[nodes], ov.values["noise"][2][:nodes.size].astype(np.float32))
+    assert lut.dtype == np.float32 and (lut >= 0).all() and lut[0] > 0
+
+
+def test_with_orbit_falls_back_when_no_eof_covers(products, fixtures_dir):
+    prod = products["5371"]
+    moved = prod.with_orbit(fixtures_dir / "orbits")
+    assert moved.orbit_source == "annotation" and moved.notes
+    assert "no S1B orbit file" in moved.notes[0]
+    assert prod.notes == []
+
+
+def test_product_pickles(products):
+    import pickle
+
+    prod = products["8255"]
+    g = prod.swath().geolocation_grid
+    back = pickle.loads(pickle.dumps(prod))
+    l1, p1 = back.image_coordinates(g.latitude[:5], g.longitude[:5], g.height[:5])
+    l0, p0 = prod.image_coordinates(g.latitude[:5], g.longitude[:5], g.height[:5])
+    np.testing.assert_array_equal(l1, l0)
+
+
+def test_non_s1_inputs_are_user_errors(tmp_path):
+    bad = tmp_path / "x.txt"
+    bad.write_text("hello")
+    with pytest.raises(InputError, match="not a Sentinel-1"):
+        open_product(bad)
+    folder = tmp_path / "empty.SAFE"
+    folder.mkdir()
+    with pytest.raises(InputError, match="manifest"):
+        open_product(folder)
+
+
+def test_info_cli(fixtures_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from sarflow.cli import cli
+
+    runner = CliRunner()
+    for path in _products(fixtures_dir):
+        exp = EXPECTED[_key(path)]
+        res = runner.invoke(cli, ["info", str(path)], terminal_width=200)
+        assert res.exit_code == 0, res.output
+        for text in (exp["pass_direction"], str(exp["relative_orbit"]), exp["noise_format"],
+                     ", ".join(exp["polarisations"])):
+            assert text in res.output
+        res = runner.invoke(cli, ["info", "--json", str(path)])
+        data = json.loads(res.output)
+        assert data["relative_orbit"] == exp["relative_orbit"]
+        assert data["polarisations"] == exp["polarisations"]
+        assert data["noise_format"] == exp["noise_format"]
+    dem = fixtures_dir / "dem" / "Rome-30m-DEM.tif"
+    res = runner.invoke(cli, ["info", str(dem)])
+    assert res.exit_code == 2
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "not a Sentinel-1" in lines[0]
