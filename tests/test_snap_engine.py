@@ -1,0 +1,425 @@
+"""The SNAP engine's side of the gpt boundary, driven by a stand-in ``gpt`` script.
+
+The stand-in is a small Python program written by these tests: it records its argument
+list, then behaves like gpt in one chosen way (writes a SNAP-like GeoTIFF, hangs with a
+child process, fails with SNAP's "Unknown element" message, writes nothing, ...).  These
+tests prove what sarflow does around gpt (command line, -P values, timeout, error mapping,
+conversion onto the grid, validation, provenance); they do NOT exercise SNAP itself.  The
+test marked ``snap`` at the end runs the real gpt where SNAP is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import stat
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sarflow import engines
+from sarflow.engines import REQUIRED_TAGS, SceneJob
+from sarflow.engines import snap
+from sarflow.errors import ConfigError, DependencyError, InputError, ProcessingError
+from sarflow.grid import SPACING, Grid, raster_info, read_raster
+
+SCENE_NAME = "S1A_IW_GRDH_1SDV_20210119T031653_20210119T031718_036201_043ED0_8255.zip"
+GRID = Grid.from_bounds(33.0, -18.0, 33.01, -17.99)  # inside the scene's footprint
+MARGIN = 0.002
+
+STAND_IN = r'''#!{python}
+"""Stand-in for SNAP's gpt (written by sarflow's tests; not SNAP)."""
+import json, struct, subprocess, sys, time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+here = Path(__file__).resolve().parent
+mode = json.loads((here / "mode.json").read_text())
+with open(here / "calls.jsonl", "a") as fh:
+    fh.write(json.dumps(sys.argv) + "\n")
+args = sys.argv[1:]
+params = dict(a[2:].split("=", 1) for a in args if a.startswith("-P"))
+graph = next(a for a in args if a.endswith(".xml"))
+print("INFO: org.esa.snap.core.gpf.operators.tooladapter.ToolAdapterIO: Initializing external tool adapters")
+sys.stdout.flush()
+kind = mode["mode"]
+if kind == "hang":
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    (here / "child.pid").write_text(str(child.pid))
+    (here / "gpt.pid").write_text(str(__import__("os").getpid()))
+    print("Executing processing graph ...10%", flush=True)
+    time.sleep(600)
+if kind == "fail":
+    sys.stderr.write(mode["stderr"] + "\n")
+    sys.exit(mode.get("rc", 1))
+if kind == "nothing":
+    print("Processing completed in 0.1 seconds")
+    sys.exit(0)
+
+# kind == "ok": a SNAP-like terrain-corrected BigTIFF, bands in SNAP's order, DIMAP tag 65000
+import numpy as np
+from osgeo import gdal, osr
+gdal.UseExceptions()
+root = ET.parse(graph).getroot()
+par = {{p.tag: (p.text or "") for n in root.findall("node") for p in n.find("parameters")}}
+region = par["geoRegion"]
+nums = [float(v) for v in region.replace("POLYGON((", "").replace("))", "").replace(",", " ").split()]
+xs, ys = nums[0::2], nums[1::2]
+d = float(par["pixelSpacingInDegree"])
+ox, oy = float(par["standardGridOriginX"]), float(par["standardGridOriginY"])
+# SNAP aligns pixel centres to origin + k * spacing
+k0 = int(np.floor((min(xs) - ox) / d)); k1 = int(np.ceil((max(xs) - ox) / d))
+j1 = int(np.ceil((max(ys) - oy) / d)); j0 = int(np.floor((min(ys) - oy) / d))
+width, height = k1 - k0 + 1, j1 - j0 + 1
+west, north = ox + (k0 - 0.5) * d, oy + (j1 + 0.5) * d
+lon = west + (np.arange(width) + 0.5) * d
+lat = north - (np.arange(height) + 0.5) * d
+K = np.round(lon / d - 0.5).astype(np.int64)[None, :]
+J = np.round(lat / d - 0.5).astype(np.int64)[:, None]
+vv = (0.01 + 1e-4 * ((7 * K + 3 * J) % 1000)).astype(np.float32)
+vh = vv / 4
+lsm = np.where(K % 50 < 5, 1, 0) + np.where(J % 40 < 3, 2, 0)
+edge = min(xs) + mode["nodata_deg"]
+vv[:, lon < edge] = 0; vh[:, lon < edge] = 0; lsm[:, lon < edge] = 0
+out = params["output"]
+ds = gdal.GetDriverByName("GTiff").Create(out, width, height, 3, gdal.GDT_Float32,
+                                          options=["BIGTIFF=YES", "TILED=YES"])
+ds.SetGeoTransform((west, d, 0, north, 0, -d))
+srs = osr.SpatialReference(); srs.ImportFromEPSG(4326); ds.SetProjection(srs.ExportToWkt())
+for i, a in enumerate([vh, vv, lsm.astype(np.float32)]):
+    ds.GetRasterBand(i + 1).WriteArray(a)
+ds = None
+names = ["Sigma0_VH", "Sigma0_VV", "layoverShadowMask"]
+info = "".join(f"<Spectral_Band_Info><BAND_INDEX>{{i}}</BAND_INDEX><BAND_NAME>{{n}}</BAND_NAME>"
+               f"<DATA_TYPE>float32</DATA_TYPE></Spectral_Band_Info>" for i, n in enumerate(names))
+text = (f'<?xml version="1.0" encoding="ISO-8859-1"?><Dimap_Document name="x.dim">'
+        f'<Image_Interpretation>{{info}}</Image_Interpretation></Dimap_Document>').encode() + b"\0"
+data = bytearray(Path(out).read_bytes())
+first = struct.unpack_from("<Q", data, 8)[0]
+n = struct.unpack_from("<Q", data, first)[0]
+entries = [bytes(data[first + 8 + 20 * i:first + 28 + 20 * i]) for i in range(n)]
+nxt = struct.unpack_from("<Q", data, first + 8 + 20 * n)[0]
+off = len(data); data += text
+if len(data) % 2: data += b"\0"
+entries.append(struct.pack("<HHQQ", 65000, 2, len(text), off))
+entries.sort(key=lambda b: struct.unpack_from("<H", b)[0])
+ifd = len(data)
+data += struct.pack("<Q", len(entries)) + b"".join(entries) + struct.pack("<Q", nxt)
+struct.pack_into("<Q", data, 8, ifd)
+Path(out).write_bytes(bytes(data))
+print("Writing target product ...done.\nProcessing completed in 1.0 seconds")
+'''
+
+
+def expected_vv(grid: Grid) -> np.ndarray:
+    """What the stand-in's VV is at the grid's pixel centres (an independent formula)."""
+    lon, lat = grid.coordinates()
+    K = np.round(lon / SPACING - 0.5).astype(np.int64)
+    J = np.round(lat / SPACING - 0.5).astype(np.int64)
+    return (0.01 + 1e-4 * ((7 * K + 3 * J) % 1000)).astype(np.float32), K, J
+
+
+@pytest.fixture()
+def gpt(tmp_path: Path):
+    """A stand-in gpt in its own folder; ``set(mode, **kw)`` chooses its behaviour."""
+    folder = tmp_path / "snap" / "bin"
+    folder.mkdir(parents=True)
+    exe = folder / "gpt"
+    exe.write_text(STAND_IN.format(python=sys.executable))
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+    class StandIn:
+        path = exe
+
+        def set(self, mode: str, **kw) -> None:
+            (folder / "mode.json").write_text(json.dumps({"mode": mode, "nodata_deg": 0.0, **kw}))
+
+        def calls(self) -> list[list[str]]:
+            f = folder / "calls.jsonl"
+            return [json.loads(x) for x in f.read_text().splitlines()] if f.exists() else []
+
+        def read(self, name: str) -> str:
+            return (folder / name).read_text()
+
+    standin = StandIn()
+    standin.set("ok")
+    return standin
+
+
+def make_job(fixtures_dir: Path, tmp_path: Path, gpt_path: Path, **options) -> SceneJob:
+    opts = {"gpt": str(gpt_path), "memory_gb": 2, "tile_cache_gb": 1, "threads": 2,
+            "timeout_s": 60, "region_margin_deg": MARGIN}
+    opts.update(options)
+    return SceneJob(scene=fixtures_dir / "s1" / SCENE_NAME,
+                    output=tmp_path / "work" / "preprocessed" / f"{SCENE_NAME[:-4]}.tif",
+                    grid=GRID, polarisations=["VV", "VH"], options=opts)
+
+
+# ------------------------------------------------------------------------------------
+# finding gpt, settings
+# ------------------------------------------------------------------------------------
+
+def test_find_gpt_order(gpt, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("SNAP_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert snap.find_gpt() is None
+    assert snap.ENGINE.available() is False
+    monkeypatch.setenv("SNAP_HOME", str(gpt.path.parent.parent))
+    assert snap.find_gpt() == gpt.path and snap.ENGINE.available()
+    monkeypatch.delenv("SNAP_HOME")
+    monkeypatch.setenv("PATH", str(gpt.path.parent))
+    assert snap.find_gpt() == gpt.path
+    assert snap.find_gpt(gpt.path.parent.parent) == gpt.path  # a SNAP folder is enough
+    with pytest.raises(snap.SnapNotFoundError, match="not SNAP's gpt"):
+        snap.find_gpt(tmp_path / "nowhere" / "gpt")
+
+
+def test_get_snap_without_gpt_is_one_line(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("SNAP_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(DependencyError) as err:
+        engines.get("snap")
+    text = err.value.one_line()
+    assert "\n" not in str(err.value)
+    assert "install ESA SNAP" in text and "--engine native" in text
+
+
+def test_settings_from_machine_and_config(gpt) -> None:
+    s = snap.GptSettings.from_options({}, gpt=gpt.path, machine_gb=16.0, cpus=8)
+    assert (s.memory_gb, s.tile_cache_gb, s.threads, s.timeout_s) == (12.0, 7.2, 8, 7200.0)
+    assert s.args() == ["-J-Xmx12288M", "-q", "8", "-c", "7372M", "-e"]
+    s = snap.GptSettings.from_options({"memory_gb": 6, "threads": 3, "timeout_s": 30},
+                                      gpt=gpt.path, machine_gb=64.0, cpus=16)
+    assert s.args() == ["-J-Xmx6144M", "-q", "3", "-c", "3686M", "-e"] and s.timeout_s == 30
+    small = snap.GptSettings.from_options({}, gpt=gpt.path, machine_gb=2.0, cpus=1)
+    assert small.memory_gb == 2.0  # never below 2 GB
+    per_worker = snap.GptSettings.from_options({"memory_per_worker_gb": 8}, gpt=gpt.path,
+                                               machine_gb=64.0, cpus=4)
+    assert per_worker.memory_gb == 6.0
+    with pytest.raises(ConfigError, match="tile_cache_gb"):
+        snap.GptSettings.from_options({"memory_gb": 4, "tile_cache_gb": 4}, gpt=gpt.path)
+
+
+# ------------------------------------------------------------------------------------
+# rendering
+# ------------------------------------------------------------------------------------
+
+def test_render_graph_for_scene_and_grid(fixtures_dir: Path, tmp_path: Path, gpt) -> None:
+    """The rendered graph carries the grid's region, lattice and the external DEM."""
+    from sarflow.pyrosar_compat import is_consistent, workflow
+
+    dem = fixtures_dir / "dem" / "Rome-30m-DEM.tif"
+    job = make_job(fixtures_dir, tmp_path, gpt.path, orbit_type="restituted")
+    job.dem = dem
+    job.polarisations = ["VV"]
+    xml = tmp_path / "graph.xml"
+    snap.render_graph(job, xml)
+    flow = workflow(xml)
+    assert is_consistent(flow) and [n.operator for n in flow][5] == "Subset"
+    w, s, e, n = GRID.bounds
+    region = flow["Subset"].parameters["geoRegion"]
+    nums = [float(v) for v in region[len("POLYGON(("):-2].replace(",", " ").split()]
+    assert min(nums[0::2]) == pytest.approx(w - MARGIN, abs=1e-12)
+    assert max(nums[0::2]) == pytest.approx(e + MARGIN, abs=1e-12)
+    assert min(nums[1::2]) == pytest.approx(s - MARGIN, abs=1e-12)
+    assert max(nums[1::2]) == pytest.approx(n + MARGIN, abs=1e-12)
+    tc = flow["Terrain-Correction"].parameters
+    assert float(tc["pixelSpacingInDegree"]) == SPACING
+    assert float(tc["pixelSpacingInMeter"]) == pytest.approx(10.0, abs=1e-9)
+    assert float(tc["standardGridOriginX"]) == -SPACING / 2
+    assert float(tc["standardGridOriginY"]) == SPACING / 2
+    assert tc["demName"] == "External DEM" and tc["externalDEMFile"] == str(dem.resolve())
+    assert float(tc["externalDEMNoDataValue"]) == -32768.0  # the Rome DEM's nodata
+    assert tc["externalDEMApplyEGM"] == "true"
+    for node in ("Remove-GRD-Border-Noise", "ThermalNoiseRemoval", "Calibration"):
+        assert flow[node].parameters["selectedPolarisations"] == "VV"
+    assert flow["Apply-Orbit-File"].parameters["orbitType"] == "Sentinel Restituted (Auto Download)"
+    assert flow["Read"].parameters["file"] == "${input}"
+    assert flow["Write"].parameters["file"] == "${output}"
+
+
+def test_render_default_dem_and_bad_orbit_type(fixtures_dir: Path, tmp_path: Path, gpt) -> None:
+    job = make_job(fixtures_dir, tmp_path, gpt.path)
+    values = snap.graph_values(job)
+    assert values["Terrain-Correction"]["demName"] == "SRTM 1Sec HGT"
+    assert "externalDEMFile" not in values["Terrain-Correction"]
+    assert values["Apply-Orbit-File"] == {"orbitType": "Sentinel Precise (Auto Download)",
+                                          "continueOnFail": "false"}
+    with pytest.raises(ConfigError, match="orbit_type"):
+        snap.graph_values(make_job(fixtures_dir, tmp_path, gpt.path, orbit_type="fast"))
+
+
+# ------------------------------------------------------------------------------------
+# running the stand-in
+# ------------------------------------------------------------------------------------
+
+def test_successful_run_converted_validated_with_provenance(fixtures_dir: Path, tmp_path: Path, gpt) -> None:
+    """Exact gpt argument list and -P values; SNAP's bands reordered, windowed exactly onto
+    the grid (values match the stand-in's formula pixel for pixel), 0 -> NaN, tags, graph."""
+    gpt.set("ok", nodata_deg=MARGIN + 10 * SPACING)  # SNAP nodata (0) in the first 10 columns
+    job = make_job(fixtures_dir, tmp_path, gpt.path)
+    result = snap.ENGINE.process(job)
+
+    out = job.output
+    scratch = out.parent / f".{out.stem}.snap-tmp"
+    (call,) = gpt.calls()
+    assert call == [str(gpt.path), "-J-Xmx2048M", "-q", "2", "-c", "1024M", "-e",
+                    str(out.with_suffix(".xml")), f"-Pinput={job.scene}",
+                    f"-Poutput={scratch / (out.stem + '_snap.tif')}"]
+    assert not scratch.exists()
+    assert result.output == out and result.engine == "snap" and result.orbit_source == "POEORB"
+    assert result.notes == []
+
+    info = raster_info(out)
+    assert info.grid == GRID
+    assert list(info.descriptions) == ["sigma0_VV", "sigma0_VH", "layover_shadow"]
+    for tag in REQUIRED_TAGS:
+        assert tag in info.tags
+    assert info.tags["pass"] == "DESCENDING" and info.tags["relative_orbit"] == "79"
+    assert info.tags["acquisition_time"] == "2021-01-19T03:16:53Z"
+    assert info.tags["orbit_source"] == "POEORB" and info.tags["engine"] == "snap"
+    assert info.tags["product_id"] == SCENE_NAME[:-4]
+    assert info.tags["polarisations"] == "VV,VH"
+
+    data = read_raster(out)
+    vv, K, J = expected_vv(GRID)
+    assert np.isnan(data[:, :, :10]).all()
+    np.testing.assert_array_equal(data[0, :, 10:], vv[:, 10:])
+    np.testing.assert_allclose(data[1, :, 10:], vv[:, 10:] / 4, rtol=1e-7)
+    mask = np.where(K % 50 < 5, 1, 0) + np.where(J % 40 < 3, 2, 0)
+    np.testing.assert_array_equal(data[2, :, 10:], mask[:, 10:])
+    assert set(np.unique(data[2, :, 10:])) == {0.0, 1.0, 2.0, 3.0}
+
+    graph = out.with_suffix(".xml")
+    assert "Terrain-Correction" in graph.read_text() and "${input}" in graph.read_text()
+    log_text = job.log_path.read_text()
+    assert "Processing completed" in log_text and str(gpt.path) in log_text
+
+
+def test_timeout_kills_process_tree(fixtures_dir: Path, tmp_path: Path, gpt) -> None:
+    """A hanging gpt (with a child process, like gpt's JVM) is killed, children included."""
+    import psutil
+
+    gpt.set("hang")
+    job = make_job(fixtures_dir, tmp_path, gpt.path, timeout_s=2)
+    began = time.monotonic()
+    with pytest.raises(snap.SnapTimeoutError, match="timeout_s = 2 s"):
+        snap.ENGINE.process(job)
+    assert time.monotonic() - began < 20
+    for name in ("gpt.pid", "child.pid"):
+        pid = int(gpt.read(name))
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert "10%" in job.log_path.read_text()
+    assert not job.output.exists()
+
+
+def test_unknown_element_is_typed(fixtures_dir: Path, tmp_path: Path, gpt) -> None:
+    gpt.set("fail", stderr="Error: [NodeId: ThermalNoiseRemoval] Operator 'ThermalNoiseRemoval': "
+                           "Unknown element 'clipNegativeValues'")
+    job = make_job(fixtures_dir, tmp_path, gpt.path)
+    with pytest.raises(snap.SnapParameterError) as err:
+        snap.ENGINE.process(job)
+    text = err.value.one_line()
+    assert isinstance(err.value, ProcessingError)
+    assert "'clipNegativeValues'" in text and "ThermalNoiseRemoval" in text
+    assert "update SNAP" in text and str(job.log_path) in text
+    assert not job.output.exists()
+
+
+def test_run_that_writes_nothing_fails(fixtures_dir: Path, tmp_path: Path, gpt) -> None:
+    gpt.set("nothing")
+    job = make_job(fixtures_dir, tmp_path, gpt.path)
+    with pytest.raises(snap.SnapNoOutputError, match="wrote no product"):
+        snap.ENGINE.process(job)
+    assert not job.output.exists()
+
+
+def test_output_outside_grid_is_rejected(fixtures_dir: Path, tmp_path: Path, gpt) -> None:
+    """A run whose product is all SNAP nodata over the grid does not count as done."""
+    gpt.set("ok", nodata_deg=1.0)
+    job = make_job(fixtures_dir, tmp_path, gpt.path)
+    with pytest.raises(ProcessingError, match="not usable.*nodata"):
+        snap.ENGINE.process(job)
+    assert not job.output.exists()
+
+
+def test_registered_through_preprocess(fixtures_dir: Path, tmp_path: Path, gpt) -> None:
+    """The preprocess stage's per-scene task records the SNAP run as done, then existing."""
+    from sarflow.preprocess import SceneTask, run_scene
+
+    job = make_job(fixtures_dir, tmp_path, gpt.path)
+    task = SceneTask(job=job, engine=snap.ENGINE, retries=0, product_id=SCENE_NAME[:-4])
+    first = run_scene(task)
+    assert first.outcome == "done" and first.engine == "snap" and first.orbit_source == "POEORB"
+    assert run_scene(task).outcome == "existing"
+    assert len(gpt.calls()) == 1
+
+
+@pytest.mark.parametrize("text, rc, kind, fix", [
+    ("Exception in thread \"main\" java.lang.OutOfMemoryError: Java heap space", 1,
+     snap.SnapMemoryError, "raise processing.snap.memory_gb"),
+    ("", -9, snap.SnapMemoryError, "raise processing.snap.memory_gb"),
+    ("Error occurred during initialization of VM\nCould not reserve enough space for object heap",
+     1, snap.SnapMemoryError, "lower processing.snap.memory_gb"),
+    ("SEVERE: eu.esa.sar.orbits: No valid orbit file found for 19-JAN-2021 03:16:53", 1,
+     snap.SnapOrbitError, "orbit_type: restituted"),
+    ("org.esa.snap.core.gpf.OperatorException: Unable to download SRTM 1Sec HGT tile N41E012", 1,
+     snap.SnapDemError, "dem:"),
+    ("Error: [NodeId: Subset] No intersection with source product boundary", 1,
+     snap.SceneOutsideAreaError, "does not overlap"),
+    ("Error: something else broke\nmore", 3, ProcessingError, "something else broke"),
+])
+def test_failure_classification(gpt, tmp_path: Path, text, rc, kind, fix) -> None:
+    settings = snap.GptSettings.from_options({"memory_gb": 4}, gpt=gpt.path)
+    err = snap.classify_failure(snap.GptRun(rc, 1.0, text), settings, snap.FULL_GRAPH,
+                                tmp_path / "x.log", machine_gb=8)
+    assert type(err) is kind and fix in err.one_line()
+
+
+def test_tiff_tag_reader_on_plain_gdal_tiff(tmp_path: Path) -> None:
+    """A GeoTIFF without SNAP's tag: the reader says None and band descriptions are used."""
+    from sarflow.grid import write_raster
+
+    path = tmp_path / "plain.tif"
+    write_raster(path, np.ones((2, 4, 4), np.float32), GRID.subgrid(GRID.full_window.__class__(0, 0, 4, 4)),
+                 descriptions=["Sigma0_VV", "layoverShadowMask"])
+    assert snap.tiff_tag_text(path) is None
+    assert snap.snap_band_names(path) == ["Sigma0_VV", "layoverShadowMask"]
+
+
+# ------------------------------------------------------------------------------------
+# the real SNAP (skipped where gpt is not installed)
+# ------------------------------------------------------------------------------------
+
+@pytest.mark.snap
+def test_real_gpt_runs_the_chain(fixtures_dir: Path, tmp_path: Path) -> None:
+    """Real gpt on a scene: with $SARFLOW_SNAP_SCENE (a full IW GRDH product) the output must
+    validate; otherwise on the trimmed fixture SAFE (zero DNs, VV only, with the Rome DEM)
+    SNAP must at least accept every graph parameter (no "Unknown element")."""
+    scene = os.environ.get("SARFLOW_SNAP_SCENE")
+    dem = fixtures_dir / "dem" / "Rome-30m-DEM.tif"
+    if scene:
+        from sarflow.pyrosar_compat import identify
+
+        ext = identify(scene).bbox().extent
+        cx, cy = (ext["xmin"] + ext["xmax"]) / 2, (ext["ymin"] + ext["ymax"]) / 2
+        grid = Grid.from_bounds(cx - 0.02, cy - 0.02, cx + 0.02, cy + 0.02)
+        job = SceneJob(scene=Path(scene), output=tmp_path / "out.tif", grid=grid,
+                       options={"timeout_s": 3600})
+        result = snap.ENGINE.process(job)
+        engines.validate_output(result.output, grid, job.polarisations)
+        return
+    safe = next((fixtures_dir / "s1").glob("S1B_*.SAFE"))
+    job = SceneJob(scene=safe, output=tmp_path / "out.tif", polarisations=["VV"], dem=dem,
+                   grid=Grid.from_bounds(12.47, 41.97, 12.53, 42.03), options={"timeout_s": 1800})
+    try:
+        snap.ENGINE.process(job)
+    except snap.SnapParameterError:
+        raise
+    except ProcessingError:
+        pass  # zero DNs give an all-nodata product, or the orbit download is offline
+    assert "Unknown element" not in job.log_path.read_text()
