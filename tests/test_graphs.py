@@ -139,3 +139,83 @@ def test_readme_documents_every_graph_and_parameter() -> None:
         for node in workflow(path):
             for key in node.parameters.keys():
                 assert f"`{key}`" in readme, f"README lacks {node.operator}.{key}"
+
+
+# ------------------------------------------------------------------------------------
+# sarflow graphs list / render (dry run: SNAP is not needed)
+# ------------------------------------------------------------------------------------
+
+SCENE = "S1A_IW_GRDH_1SDV_20210119T031653_20210119T031718_036201_043ED0_8255.zip"
+
+
+def _event(tmp_path: Path, fixtures_dir: Path, dem: str = "auto") -> Path:
+    cfg = tmp_path / "event.yaml"
+    cfg.write_text(f"""name: render_test
+event: {{time: 2021-01-20T00:00:00Z}}
+area: {{bbox: [33.0, -18.0, 33.01, -17.99]}}
+windows: {{pre: [2021-01-01, 2021-01-19], post: [2021-01-20, 2021-02-01]}}
+scenes: {fixtures_dir / 's1'}
+dem: {dem}
+output: {tmp_path / 'work'}
+processing: {{snap: {{memory_gb: 4, tile_cache_gb: 2, threads: 3}}}}
+""")
+    return cfg
+
+
+def test_cli_graphs_list_json() -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from sarflow.cli import cli
+
+    res = CliRunner().invoke(cli, ["graphs", "list", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)
+    assert [r["name"] for r in rows] == [p.name for p in GRAPHS]
+    assert rows[0]["nodes"] == CHAIN and rows[0]["variables"] == ["input", "output", "region"]
+
+
+def test_cli_graphs_render_dry_run(tmp_path: Path, fixtures_dir: Path, monkeypatch) -> None:
+    """Renders the graph for the fixture scene and the event grid, prints the gpt command."""
+    import json
+
+    from click.testing import CliRunner
+
+    from sarflow.cli import cli
+    from sarflow.config import load_config
+
+    monkeypatch.delenv("SNAP_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    dem = fixtures_dir / "dem" / "Rome-30m-DEM.tif"
+    cfg_path = _event(tmp_path, fixtures_dir, dem=str(dem))
+    out = tmp_path / "graph.xml"
+    scene = fixtures_dir / "s1" / SCENE
+    res = CliRunner().invoke(cli, ["graphs", "render", str(cfg_path), str(scene), "-o", str(out),
+                                   "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    flow = workflow(out)
+    assert is_consistent(flow) and [n.operator for n in flow] == CHAIN
+    grid = load_config(cfg_path).grid()
+    assert flow["Subset"].parameters["geoRegion"].startswith(f"POLYGON(({grid.west - 0.05!r} ")
+    assert flow["Terrain-Correction"].parameters["externalDEMFile"] == str(dem.resolve())
+    assert data["command"][1:6] == ["-J-Xmx4096M", "-q", "3", "-c", "2048M"]
+    assert data["command"][-2] == f"-Pinput={scene.resolve()}"
+    assert data["command"][-1] == (f"-Poutput={tmp_path / 'work' / 'preprocessed' / SCENE[:-4]}.tif")
+    assert data["scene"]["pass_"] == "DESCENDING" and data["scene"]["relative_orbit"] == 79
+    assert any("not installed" in n for n in data["notes"])
+
+
+def test_cli_graphs_render_corrupt_scene(tmp_path: Path, fixtures_dir: Path) -> None:
+    from click.testing import CliRunner
+
+    from sarflow.cli import cli
+
+    bad = tmp_path / SCENE
+    bad.write_bytes(b"truncated")
+    res = CliRunner().invoke(cli, ["graphs", "render", str(_event(tmp_path, fixtures_dir)),
+                                   str(bad), "-o", str(tmp_path / "g.xml")])
+    assert res.exit_code == 2
+    assert "Error:" in res.output and len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "g.xml").exists()
