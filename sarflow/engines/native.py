@@ -287,3 +287,284 @@ def metres_per_pixel(grid: Grid) -> tuple[float, float]:
     n = WGS84_A / w
     step = math.radians(grid.spacing)
     return m * step, n * math.cos(lat) * step
+
+
+def look_angle(sat: np.ndarray, xyz: np.ndarray) -> np.ndarray:
+    """Off-nadir look angle (radians) at satellite positions ``sat`` towards points ``xyz``
+    (both (N, 3) ECEF): the angle between the line of sight and the geocentric nadir."""
+    los = xyz - sat
+    cosang = -np.einsum("ij,ij->i", los, sat) / (np.linalg.norm(los, axis=1)
+                                                 * np.linalg.norm(sat, axis=1))
+    return np.arccos(np.clip(cosang, -1.0, 1.0))
+
+
+def slant_range_to_pixel(geom: Any, line: np.ndarray, rng: np.ndarray) -> np.ndarray:
+    """Image pixel of slant range ``rng`` (m) at image ``line``, with the annotation's
+    ground-to-slant-range polynomial nearest in azimuth time (as
+    ``sarflow.sentinel1.radar.GrdGeometry.image_coordinates`` picks it), inverted by Newton."""
+    line = np.asarray(line, dtype=np.float64)
+    rng = np.asarray(rng, dtype=np.float64)
+    shape = line.shape
+    line, rng = line.ravel(), rng.ravel()
+    ok = np.isfinite(line) & np.isfinite(rng)
+    out = np.full(line.size, np.nan)
+    if not ok.any():
+        return out.reshape(shape)
+    t = geom.t_first + line[ok] * geom.ati
+    ct = np.asarray(geom.conv_time)
+    if ct.size == 1:
+        k = np.zeros(t.shape, dtype=np.intp)
+    else:
+        j = np.clip(np.searchsorted(ct, t), 1, ct.size - 1)
+        k = np.where(np.abs(t - ct[j - 1]) <= np.abs(ct[j] - t), j - 1, j)
+    r = rng[ok]
+    g = _horner(geom.srgr[k], r - geom.sr0[k])
+    dcoef = geom.grsr[:, 1:] * np.arange(1, geom.grsr.shape[1])[None, :]
+    for _ in range(2):
+        x = g - geom.gr0[k]
+        g = g - (_horner(geom.grsr[k], x) - r) / _horner(dcoef[k], x)
+    out[ok] = g / geom.rps
+    return out.reshape(shape)
+
+
+def _horner(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Per-point polynomials: sum_i coef[n, i] * x[n] ** i."""
+    out = np.zeros_like(x, dtype=np.float64) + coef[:, -1]
+    for i in range(coef.shape[1] - 2, -1, -1):
+        out = out * x + coef[:, i]
+    return out
+
+
+# ------------------------------------------------------------------------------------
+# the engine
+# ------------------------------------------------------------------------------------
+
+@dataclass
+class _Scene:
+    """One product prepared for a job: geometry, DEM, options and notes."""
+
+    prod: Any
+    geom: Any
+    dem: DemSampler
+    grid: Grid
+    pols: list[str]
+    opts: dict[str, Any]
+    halo: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.geom.swath.lines), int(self.geom.swath.pixels)
+
+    # -- geometry -------------------------------------------------------------------------
+    def node_geometry(self, lat: np.ndarray, lon: np.ndarray, h: np.ndarray
+                      ) -> dict[str, np.ndarray]:
+        """Exact line, slant range and look angle of points (the lookup table's nodes)."""
+        from ..sentinel1 import geodetic_to_ecef, zero_doppler
+
+        line, _ = self.geom.image_coordinates(lat, lon, h)
+        xyz = geodetic_to_ecef(lat, lon, h)
+        orbit = self.geom.fast_orbit
+        t, rng = zero_doppler(orbit, xyz, t0=self.geom.t_first + 0.5 * self.shape[0] * self.geom.ati)
+        look = look_angle(orbit.position(t), xyz)
+        return {"line": line, "range": rng, "look": look}
+
+    def block_geometry(self, window: Window) -> dict[str, np.ndarray]:
+        """Per pixel of ``window`` (grid pixels, may reach outside the grid): height, line,
+        pixel, slant range, look angle and the across-track order key."""
+        lon, lat = self.grid.coordinates(window)
+        h = self.dem.heights(lon, lat)
+        fin = np.isfinite(h)
+        if not fin.any():
+            nan = np.full(h.shape, np.nan)
+            return {"height": h, "line": nan, "pixel": nan, "range": nan, "look": nan,
+                    "order": nan}
+        hmin, hmax = float(h[fin].min()), float(h[fin].max())
+        lut = GeometryLUT.build(self.grid, window, hmin, hmax, self.node_geometry,
+                                stride=int(self.opts["lut_stride"]),
+                                height_step=float(self.opts["height_step"]))
+        rows = np.arange(window.row, window.row + window.height, dtype=np.float64)[:, None]
+        cols = np.arange(window.col, window.col + window.width, dtype=np.float64)[None, :]
+        geo = lut.interpolate(rows, cols, h)
+        flat = lut.interpolate(rows, cols, np.full(h.shape, hmin), names=["range"])["range"]
+        geo["order"] = np.where(fin, flat, np.nan)
+        geo["height"] = h
+        geo["pixel"] = slant_range_to_pixel(self.geom, geo["line"], geo["range"])
+        return geo
+
+    # -- radiometry -----------------------------------------------------------------------
+    def backscatter(self, pol: str, win: Window) -> np.ndarray:
+        """Calibrated, noise-corrected backscatter (float32) of an image window."""
+        lines, pixels = self.shape
+        limit = int(self.opts["border_limit"])
+        old = self.prod.ipf < BORDER_NOISE_IPF
+        read = win
+        edges: list[str] = []
+        if old:
+            r0 = 0 if win.row < limit else win.row
+            c0 = 0 if win.col < limit else win.col
+            r1 = lines if win.row + win.height > lines - limit else win.row + win.height
+            c1 = pixels if win.col + win.width > pixels - limit else win.col + win.width
+            read = Window(r0, c0, r1 - r0, c1 - c0)
+            edges = [e for e, hit in (("first", r0 == 0), ("last", r1 == lines),
+                                      ("near", c0 == 0), ("far", c1 == pixels)) if hit]
+        dn = self.prod.read_dn(pol, read)
+        noise = self.prod.noise_lut(pol, read) if self.opts["thermal_noise"] else None
+        power = intensity(dn, noise)
+        if edges:
+            power[border_noise_mask(power, edges, limit, float(self.opts["trim_threshold"]))] = np.nan
+        power = power[win.row - read.row: win.row - read.row + win.height,
+                      win.col - read.col: win.col - read.col + win.width]
+        lut = self.prod.calibration_lut(pol, self.opts["calibration"], win)
+        return calibrate(power, lut, self.opts["noise_clip"], float(self.opts["noise_floor"]))
+
+    # -- one block -----------------------------------------------------------------------------
+    def block(self, block: Window) -> np.ndarray:
+        """Output bands (sigma0 per polarisation, layover/shadow) of one grid block."""
+        hr = self.halo
+        ext = Window(block.row - hr, block.col - hr, block.height + 2 * hr, block.width + 2 * hr)
+        geo = self.block_geometry(ext)
+        codes = layover_shadow(geo["line"], geo["range"], geo["look"], geo["order"])
+        inner = (slice(hr, hr + block.height), slice(hr, hr + block.width))
+        line, pixel = geo["line"][inner], geo["pixel"][inner]
+        lines, pixels = self.shape
+        inside = (np.isfinite(line) & np.isfinite(pixel) & (line >= 0) & (line <= lines - 1)
+                  & (pixel >= 0) & (pixel <= pixels - 1))
+        out = np.full((len(self.pols) + 1, block.height, block.width), np.nan, dtype=np.float32)
+        code = codes[inner].astype(np.float32)
+        code[code == 255] = np.nan
+        out[-1] = np.where(inside, code, np.nan)
+        win = image_window(line, pixel, self.shape)
+        if win is None:
+            return out
+        for i, pol in enumerate(self.pols):
+            img = self.backscatter(pol, win)
+            val = bilinear(img, line - win.row, pixel - win.col)
+            out[i] = np.where(inside, val, np.nan)
+        return out
+
+
+def _open_scene(job: SceneJob, opts: dict[str, Any]) -> _Scene:
+    """Open the product (with the EOF orbit when given), check polarisations and DEM."""
+    from ..sentinel1 import open_product
+
+    prod = open_product(job.scene)
+    if job.orbit_dir is not None:
+        prod = prod.with_orbit(job.orbit_dir)
+    missing = [p for p in job.polarisations if p.upper() not in prod.polarisations]
+    if missing:
+        raise InputError(f"{prod.id} lacks polarisation(s) {', '.join(missing)} (has "
+                         f"{', '.join(prod.polarisations)}); set polarisations: accordingly")
+    if job.dem is None:
+        raise InputError("the native engine needs a DEM: set dem: in the config "
+                         "(a GeoTIFF, or auto with dem_dir)")
+    dem = DemSampler(job.dem, geoid=bool(opts["geoid"]))
+    dem.check_covers(job.grid)
+    hmin, hmax = dem.height_range(job.grid)
+    pols = [p.upper() for p in job.polarisations]
+    geom = prod.geometry(pols[0])
+    ny, nx = metres_per_pixel(job.grid)
+    # layover reaches dh / tan(29 deg), shadow dh * tan(46 deg) across track (IW incidences)
+    reach = (hmax - hmin) * max(1 / math.tan(math.radians(29.0)), math.tan(math.radians(46.0)))
+    halo = min(int(math.ceil(reach / min(nx, ny))) + 2, int(opts["max_halo"]))
+    scene = _Scene(prod, geom, dem, job.grid, pols, opts, halo, list(getattr(prod, "notes", [])))
+    if prod.ipf < BORDER_NOISE_IPF:
+        scene.notes.append(f"IPF {prod.ipf_version}: GRD border noise removed "
+                           f"(limit {opts['border_limit']} px, threshold {opts['trim_threshold']})")
+    else:
+        scene.notes.append(f"IPF {prod.ipf_version} >= {BORDER_NOISE_IPF:.2f}: no GRD border "
+                           "noise to remove (ESA removes it in the processor)")
+    _check_overlap(scene, hmin, hmax)
+    return scene
+
+
+def _check_overlap(scene: _Scene, hmin: float, hmax: float) -> None:
+    """InputError when no part of the grid falls inside the image."""
+    g = scene.grid
+    n = 33
+    rows = np.r_[np.linspace(0, g.height - 1, n), np.zeros(n), np.full(n, g.height - 1),
+                 np.linspace(0, g.height - 1, n), np.linspace(0, g.height - 1, n)]
+    cols = np.r_[np.linspace(0, g.width - 1, n), np.linspace(0, g.width - 1, n),
+                 np.linspace(0, g.width - 1, n), np.zeros(n), np.full(n, g.width - 1)]
+    lon, lat = g.lonlat(rows, cols)
+    lines, pixels = scene.shape
+    for h in (hmin, hmax):
+        line, pixel = scene.geom.image_coordinates(lat, lon, np.full(lat.shape, h))
+        if ((line >= 0) & (line <= lines - 1) & (pixel >= 0) & (pixel <= pixels - 1)).any():
+            return
+    raise InputError(f"{scene.prod.id} does not cover the event area {g.bounds}; "
+                     "leave it out of the event's scenes")
+
+
+def _tags(scene: _Scene, job: SceneJob) -> dict[str, Any]:
+    prod = scene.prod
+    start = prod.start.astimezone(_dt.timezone.utc)
+    tags = {
+        "product_id": prod.id,
+        "pass": prod.pass_direction,
+        "relative_orbit": str(prod.relative_orbit),
+        "acquisition_time": start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "orbit_source": prod.orbit_source,
+        "engine": "native",
+        "polarisations": ",".join(scene.pols),
+        "ipf_version": prod.ipf_version,
+        "dem": str(job.dem),
+        "units": f"linear {scene.opts['calibration']}",
+        "parameters": {k: scene.opts[k] for k in DEFAULTS},
+        "notes": scene.notes,
+    }
+    return tags
+
+
+class NativeEngine:
+    """sarflow's own numpy/GDAL chain; needs no SNAP."""
+
+    name = "native"
+
+    def available(self) -> bool:
+        """Always: numpy and GDAL are sarflow's own dependencies."""
+        return True
+
+    def process(self, job: SceneJob) -> SceneResult:
+        """Turn one scene into sigma0 (and layover/shadow) on ``job.grid``, atomically."""
+        t0 = time.perf_counter()
+        opts = {**DEFAULTS, **{k: v for k, v in (job.options or {}).items() if v is not None}}
+        if opts["noise_clip"] not in ("floor", "nan"):
+            raise InputError(f"noise_clip {opts['noise_clip']!r}: use floor or nan")
+        if opts["calibration"] not in ("sigma0", "beta0", "gamma0"):
+            raise InputError(f"calibration {opts['calibration']!r}: use sigma0, beta0 or gamma0")
+        scene = _open_scene(job, opts)
+        bands = band_names(scene.pols)
+        if opts["calibration"] != "sigma0":
+            bands = [b.replace("sigma0_", f"{opts['calibration']}_") for b in bands]
+        size = int(opts["block_size"])
+        try:
+            with RasterWriter(job.output, job.grid, len(bands), bands, _tags(scene, job)) as w:
+                for block in job.grid.blocks(size):
+                    w.write(scene.block(block), block)
+        except SarflowError:
+            raise
+        except (MemoryError, RuntimeError) as exc:
+            raise ProcessingError(f"{scene.prod.id}: native processing failed ({exc}); try a "
+                                  "smaller processing.native.block_size") from None
+        seconds = time.perf_counter() - t0
+        px = job.grid.width * job.grid.height
+        scene.notes.append(f"{px} grid pixels in {seconds:.1f} s ({px / max(seconds, 1e-9):.0f} px/s)")
+        _write_log(job, scene, seconds)
+        return SceneResult(output=Path(job.output), engine=self.name,
+                           orbit_source=scene.prod.orbit_source, seconds=seconds,
+                           notes=list(scene.notes))
+
+
+def _write_log(job: SceneJob, scene: _Scene, seconds: float) -> None:
+    lines = [f"product {scene.prod.id}", f"engine native, {seconds:.2f} s",
+             f"orbit {scene.prod.orbit_source}", f"dem {job.dem}", f"halo {scene.halo} px"]
+    lines += [f"note: {n}" for n in scene.notes]
+    try:
+        job.log_path.parent.mkdir(parents=True, exist_ok=True)
+        job.log_path.write_text("\n".join(lines) + "\n")
+    except OSError:
+        pass  # a log that cannot be written must not fail the scene
+
+
+ENGINE = NativeEngine()
