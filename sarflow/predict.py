@@ -312,7 +312,10 @@ def write_polygons(path: str | os.PathLike, polygons: Sequence, *,
     n = 0
     with atomic_path(path) as tmp:
         ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp))
-        layer = ds.CreateLayer(layer_name, _wgs84(), ogr.wkbPolygon)
+        # no R-tree: TensorFlow, when imported first, shadows GDAL's SQLite with one that
+        # lacks the rtree module and the index creation fails
+        layer = ds.CreateLayer(layer_name, _wgs84(), ogr.wkbPolygon,
+                               options=["SPATIAL_INDEX=NO"])
         layer.CreateField(ogr.FieldDefn("id", ogr.OFTInteger))
         layer.CreateField(ogr.FieldDefn("area_m2", ogr.OFTReal))
         defn = layer.GetLayerDefn()
