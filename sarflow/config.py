@@ -104,6 +104,10 @@ class SnapSettings(_Strict):
     threads: Optional[int] = Field(None, ge=1)
     timeout_s: float = Field(7200, gt=0)
     dem: str = "SRTM 1Sec HGT"
+    orbit_type: Literal["precise", "restituted"] = "precise"
+    orbit_continue_on_fail: bool = False
+    region_margin_deg: float = Field(0.05, ge=0, lt=1)
+    split: bool = False
 
 
 class NativeSettings(_Strict):
