@@ -216,3 +216,92 @@ def test_native_geometry_matches_exact_image_coordinates(rome: dict) -> None:
     line, pixel = scene.prod.image_coordinates(lat, lon, h)
     assert np.abs(geo["line"] - line).max() < 0.01
     assert np.abs(geo["pixel"] - pixel).max() < 0.01
+
+
+def test_full_chain_sigma0_output_convention(rome: dict, fixtures_dir: Path) -> None:
+    """Default chain (noise removal + sigma0): the output follows the engine convention and
+    equals the product's own calibrated intensity resampled at the exact image positions."""
+    from sarflow.dem import DemSampler, bilinear
+    from sarflow.engines import REQUIRED_TAGS, SceneJob, band_names, validate_output
+    from sarflow.engines.native import ENGINE
+    from sarflow.grid import raster_info, read_raster
+    from sarflow.sentinel1 import open_product
+
+    out = rome["tmp"] / "native_sigma0.tif"
+    job = SceneJob(scene=rome["safe"], output=out, grid=ROME_GRID, polarisations=["VV"],
+                   dem=rome["dem"], orbit_dir=fixtures_dir / "orbits")
+    result = ENGINE.process(job)
+    validate_output(out, ROME_GRID, ["VV"])
+    info = raster_info(out)
+    assert list(info.descriptions) == band_names(["VV"])
+    assert all(t in info.tags for t in REQUIRED_TAGS)
+    assert info.tags["product_id"] == SAFE[:-5]
+    assert info.tags["pass"] == "DESCENDING" and info.tags["relative_orbit"] == "22"
+    assert info.tags["acquisition_time"] == "2021-12-23T05:11:22.594441Z"
+    assert info.tags["engine"] == "native" and info.tags["polarisations"] == "VV"
+    # the fixture's EOF files do not cover 2021-12-23: the annotation orbit stays, and says so
+    assert info.tags["orbit_source"] == result.orbit_source == "annotation"
+    assert any("IPF 003.40" in n for n in result.notes)
+    assert job.log_path.is_file()
+    sigma0, mask = read_raster(out)
+    prod = open_product(rome["safe"])
+    h = DemSampler(rome["dem"]).grid_heights(ROME_GRID)
+    lon, lat = ROME_GRID.coordinates()
+    line, pixel = prod.image_coordinates(lat, lon, h)
+    win = rome["window"]
+    ref = bilinear(prod.calibrate("VV", win, "sigma0", remove_noise=True),
+                   line - win.row, pixel - win.col)
+    ok = np.isfinite(ref)
+    assert ok.mean() > 0.99 and np.isfinite(sigma0[ok]).all()
+    rel = np.abs(sigma0[ok] - ref[ok]) / ref[ok]
+    assert np.median(rel) < 1e-3 and rel.max() < 0.02
+    # sigma0 of a 60..1500 DN texture with the S1B calibration (~1e-2 .. 1e0): plausible
+    assert 1e-3 < np.nanmedian(sigma0) < 10
+    # flat-ish Rome at 30-45 deg incidence: almost no layover/shadow, none unknown
+    assert np.isfinite(mask).all() and (mask == 0).mean() > 0.98
+
+
+def test_blocks_do_not_change_the_result(rome: dict) -> None:
+    """Small blocks (with halos) give the same pixels as one block."""
+    from dataclasses import replace
+
+    from sarflow.engines.native import ENGINE
+    from sarflow.grid import read_raster
+
+    job = replace(rome["job"], output=rome["tmp"] / "blocks.tif",
+                  options={**rome["job"].options, "block_size": 100})
+    ENGINE.process(job)
+    small = read_raster(job.output)
+    # each block has its own lookup nodes (geometry within 0.01 pixel of exact either way)
+    np.testing.assert_allclose(small[0], rome["native"][0], rtol=1e-2, equal_nan=True)
+    rel = np.abs(small[0] / rome["native"][0] - 1)
+    assert np.nanmedian(rel) < 1e-4
+    np.testing.assert_array_equal(small[1], rome["native"][1])
+
+
+def test_geoid_conversion_moves_the_image_as_expected(rome: dict) -> None:
+    """Treating the EGM96 heights as ellipsoidal (what sarsen does when fed the raw DEM)
+    moves the result by the EGM96 undulation's worth of range: about 47 m of height."""
+    from dataclasses import replace
+
+    from sarflow.dem import DemSampler
+    from sarflow.engines.native import ENGINE
+    from sarflow.grid import read_raster
+    from sarflow.sentinel1 import open_product
+
+    job = replace(rome["job"], output=rome["tmp"] / "no_geoid.tif",
+                  options={**rome["job"].options, "geoid": False})
+    ENGINE.process(job)
+    raw = read_raster(job.output)[0]
+    shift = measure_shift(rome["native"][0].astype(float), raw.astype(float))
+    prod = open_product(rome["safe"])
+    h = DemSampler(rome["dem"]).grid_heights(ROME_GRID)
+    h_raw = DemSampler(rome["dem"], geoid=False).grid_heights(ROME_GRID)
+    assert 45 < np.mean(h - h_raw) < 50
+    lon, lat = ROME_GRID.coordinates()
+    line, pixel = prod.image_coordinates(lat, lon, h)
+    line_r, pixel_r = prod.image_coordinates(lat, lon, h_raw)
+    assert 4.0 < np.mean(pixel_r - pixel) < 7.0  # about 5 image pixels in range
+    predicted = np.linalg.solve(grid_jacobian(line, pixel),
+                                [np.mean(line_r - line), np.mean(pixel_r - pixel)])
+    np.testing.assert_allclose(shift, predicted, atol=0.1)
