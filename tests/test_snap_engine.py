@@ -14,6 +14,7 @@ import json
 import math
 import os
 import stat
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -66,7 +67,17 @@ from osgeo import gdal, osr
 gdal.UseExceptions()
 root = ET.parse(graph).getroot()
 par = {{p.tag: (p.text or "") for n in root.findall("node") for p in n.find("parameters")}}
-region = par["geoRegion"]
+if par["formatName"] == "BEAM-DIMAP":  # a stage of the split chain: pass the region along
+    prev = json.loads(Path(params["input"]).read_text()) if params["input"].endswith(".dim") else {{}}
+    ops = prev.get("ops", []) + [n.find("operator").text for n in root.findall("node")][1:-1]
+    Path(params["output"]).write_text(json.dumps({{"region": par.get("geoRegion") or prev.get("region"), "ops": ops}}))
+    sys.exit(0)
+if "geoRegion" in par:
+    region = par["geoRegion"]
+else:
+    prev = json.loads(Path(params["input"]).read_text())
+    region = prev["region"]
+    (here / "ops.json").write_text(json.dumps(prev["ops"] + ["Terrain-Correction"]))
 nums = [float(v) for v in region.replace("POLYGON((", "").replace("))", "").replace(",", " ").split()]
 xs, ys = nums[0::2], nums[1::2]
 d = float(par["pixelSpacingInDegree"])
@@ -284,6 +295,8 @@ def test_successful_run_converted_validated_with_provenance(fixtures_dir: Path, 
     assert info.tags["orbit_source"] == "POEORB" and info.tags["engine"] == "snap"
     assert info.tags["product_id"] == SCENE_NAME[:-4]
     assert info.tags["polarisations"] == "VV,VH"
+    assert json.loads(info.tags["gpt_commands"]) == [subprocess.list2cmdline(call)]
+    assert info.tags["graphs"] == out.with_suffix(".xml").name
 
     data = read_raster(out)
     vv, K, J = expected_vv(GRID)
@@ -298,6 +311,28 @@ def test_successful_run_converted_validated_with_provenance(fixtures_dir: Path, 
     assert "Terrain-Correction" in graph.read_text() and "${input}" in graph.read_text()
     log_text = job.log_path.read_text()
     assert "Processing completed" in log_text and str(gpt.path) in log_text
+
+
+def test_split_stages_chain_products(fixtures_dir: Path, tmp_path: Path, gpt) -> None:
+    """split: true runs the three stage graphs, each on the previous one's product."""
+    job = make_job(fixtures_dir, tmp_path, gpt.path, split=True)
+    result = snap.ENGINE.process(job)
+    calls = gpt.calls()
+    out = job.output
+    scratch = out.parent / f".{out.stem}.snap-tmp"
+    stage1, stage2 = scratch / f"{out.stem}_stage1.dim", scratch / f"{out.stem}_stage2.dim"
+    assert [c[7] for c in calls] == [str(out.with_name(f"{out.stem}.stage{i}.xml")) for i in (1, 2, 3)]
+    assert [c[8:] for c in calls] == [
+        [f"-Pinput={job.scene}", f"-Poutput={stage1}"],
+        [f"-Pinput={stage1}", f"-Poutput={stage2}"],
+        [f"-Pinput={stage2}", f"-Poutput={scratch / (out.stem + '_snap.tif')}"]]
+    assert json.loads(gpt.read("ops.json")) == [
+        "Apply-Orbit-File", "Remove-GRD-Border-Noise", "ThermalNoiseRemoval", "Calibration",
+        "Subset", "Terrain-Correction"]
+    vv, _, _ = expected_vv(GRID)
+    np.testing.assert_array_equal(read_raster(out, bands=[1])[0], vv)
+    assert result.notes == [] and not scratch.exists()
+    assert raster_info(out).tags["graphs"] == ",".join(f"{out.stem}.stage{i}.xml" for i in (1, 2, 3))
 
 
 def test_timeout_kills_process_tree(fixtures_dir: Path, tmp_path: Path, gpt) -> None:

@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 GRAPHS_DIR = Path(__file__).resolve().parents[2] / "graphs"
 FULL_GRAPH = GRAPHS_DIR / "s1_grd_sigma0.xml"
+STAGE_GRAPHS = tuple(GRAPHS_DIR / f"s1_grd_sigma0_{n}.xml"
+                     for n in ("1_noise", "2_calibrate", "3_terrain"))
+"""The full chain split in three gpt runs (``processing.snap.split: true``), for scenes
+too large for one JVM: intermediate products go to BEAM-DIMAP in a scratch folder."""
 WGS84_A = 6378137.0
 REGION_MARGIN_DEG = 0.05
 """Margin added around the event grid for Subset: terrain shifts radar positions by up to
@@ -323,6 +327,7 @@ class GptRun:
     returncode: int
     seconds: float
     log_text: str = field(repr=False)
+    command: list[str] = field(default_factory=list)
 
 
 def kill_tree(pid: int, grace_s: float = 5.0) -> list[int]:
@@ -334,8 +339,9 @@ def kill_tree(pid: int, grace_s: float = 5.0) -> list[int]:
     except psutil.NoSuchProcess:
         return []
     procs = [root] + root.children(recursive=True)
-    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
-        os.killpg(os.getpgid(pid), signal.SIGTERM)
+    if hasattr(os, "killpg"):
+        with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+            os.killpg(os.getpgid(pid), signal.SIGTERM)
     for p in procs:
         with contextlib.suppress(psutil.NoSuchProcess):
             p.terminate()
@@ -347,8 +353,23 @@ def kill_tree(pid: int, grace_s: float = 5.0) -> list[int]:
     return [p.pid for p in procs]
 
 
-def run_gpt(cmd: Sequence[str], log_path: Path, timeout_s: float) -> GptRun:
-    """Run gpt, streaming stdout+stderr to ``log_path``; kill the tree after ``timeout_s``."""
+def _new_group() -> dict[str, Any]:
+    """Popen arguments that start gpt in its own process group (so its tree can be killed)."""
+    if os.name == "posix":
+        return {"start_new_session": True}
+    return {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+
+
+def run_gpt(cmd: Sequence[str], log_path: Path, timeout_s: float,
+            budget_s: float | None = None) -> GptRun:
+    """Run gpt, streaming stdout+stderr to ``log_path``; kill the tree after ``timeout_s``.
+
+    ``budget_s`` is the configured timeout the message names (split runs share one).
+    """
+    budget = timeout_s if budget_s is None else budget_s
+    if timeout_s <= 0:
+        raise SnapTimeoutError(f"no time left of processing.snap.timeout_s = {budget:g} s for "
+                               f"the next gpt stage; raise timeout_s; log: {log_path}")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     with open(log_path, "ab") as fh:
@@ -357,7 +378,7 @@ def run_gpt(cmd: Sequence[str], log_path: Path, timeout_s: float) -> GptRun:
         fh.flush()
         start = log_path.stat().st_size
         proc = subprocess.Popen(list(cmd), stdout=fh, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, **_new_group())
         try:
             rc = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -365,7 +386,7 @@ def run_gpt(cmd: Sequence[str], log_path: Path, timeout_s: float) -> GptRun:
             proc.wait()
             fh.write(f"\n[sarflow.snap] killed after {timeout_s:g} s (timeout)\n".encode())
             raise SnapTimeoutError(
-                f"gpt ran longer than processing.snap.timeout_s = {timeout_s:g} s and was "
+                f"gpt ran longer than processing.snap.timeout_s = {budget:g} s and was "
                 f"killed with its child processes; raise timeout_s, give it more threads/"
                 f"memory, or run the split graphs (graphs/README.md); log: {log_path}") from None
         except BaseException:  # Ctrl-C or a cancelled Dask task: leave no gpt behind
@@ -409,7 +430,7 @@ def classify_failure(run: GptRun, settings: GptSettings, graph: Path, log_path: 
         return SnapMemoryError(
             f"the JVM could not reserve its {settings.memory_gb:g} GB heap (machine: "
             f"{total:.0f} GB); lower processing.snap.memory_gb or run fewer workers; {where}")
-    if MEMORY.search(text) or rc in (-9, 137, -int(signal.SIGKILL)):
+    if MEMORY.search(text) or rc in (-9, 137):
         return SnapMemoryError(
             f"gpt ran out of memory (heap {settings.memory_gb:g} GB, tile cache "
             f"{settings.tile_cache_gb:g} GB, exit {rc}); raise processing.snap.memory_gb, "
@@ -635,33 +656,17 @@ class SnapEngine:
             raise InputError(f"{job.scene.name} has {','.join(info.polarisations)} only, not "
                              f"{','.join(missing)}; set polarisations: accordingly")
         output = Path(job.output)
-        graph = output.with_suffix(".xml")
-        values = render_graph(job, graph)
+        graphs = rendered_graph_paths(output, bool(job.options.get("split")))
+        for template, path in graphs:
+            values = render_graph(job, path, template)
         with _scratch(output) as scratch:
-            snap_name = f"{output.stem}_snap.tif"
-            cmd = gpt_command(settings, graph, job.scene, scratch / snap_name)
-            log.info("%s: %s", info.product_id, " ".join(cmd))
-            run = run_gpt(cmd, job.log_path, settings.timeout_s)
-            if run.returncode != 0:
-                raise classify_failure(run, settings, graph, job.log_path)
-            produced = _snap_output(scratch, snap_name)
-            if produced is None:
-                if NO_INTERSECTION.search(run.log_text):
-                    raise classify_failure(run, settings, graph, job.log_path)
-                raise SnapNoOutputError(
-                    f"gpt exited 0 but wrote no product for {info.product_id}; see the log "
-                    f"{job.log_path} (a SNAP plugin missing or a failure SNAP did not report)")
-            orbit_source = _orbit_source(job.options, run.log_text)
-            tags = {"product_id": info.product_id, "pass": info.pass_,
-                    "relative_orbit": str(info.relative_orbit),
-                    "acquisition_time": info.acquisition_time, "orbit_source": orbit_source,
-                    "engine": self.name, "polarisations": ",".join(job.polarisations),
-                    "units": "linear sigma0", "graph": graph.name,
-                    "gpt_command": subprocess.list2cmdline(cmd), "scene": str(job.scene),
-                    "dem": values["Terrain-Correction"].get("externalDEMFile")
-                    or values["Terrain-Correction"]["demName"],
-                    "region": values["Subset"]["geoRegion"]}
+            produced, runs = self._run_chain(job, settings, [p for _, p in graphs], scratch)
+            orbit_source = _orbit_source(job.options, "".join(r.log_text for r in runs))
+            tags = _tags(job, info, values, orbit_source, graphs, runs)
             notes = convert_output(produced, job, tags)
+        if job.orbit_dir is not None:
+            notes.append("processing.orbits is not used by SNAP, which reads its own orbit "
+                         "files (~/.snap/auxdata/Orbits)")
         try:
             validate_output(output, job.grid, job.polarisations)
         except SarflowError as exc:
@@ -670,6 +675,56 @@ class SnapEngine:
                                   f"{exc.one_line()}; log: {job.log_path}") from None
         return SceneResult(output=output, engine=self.name, orbit_source=orbit_source,
                            seconds=time.perf_counter() - began, notes=notes)
+
+    def _run_chain(self, job: SceneJob, settings: GptSettings, graphs: Sequence[Path],
+                   scratch: Path) -> tuple[Path, list["GptRun"]]:
+        """Run the graph (or the stage graphs, each feeding the next) within one timeout."""
+        deadline = time.monotonic() + settings.timeout_s
+        source, runs = Path(job.scene), []
+        for i, graph in enumerate(graphs):
+            last = i == len(graphs) - 1
+            target = scratch / (f"{job.output.stem}_snap.tif" if last
+                                else f"{job.output.stem}_stage{i + 1}.dim")
+            cmd = gpt_command(settings, graph, source, target)
+            log.info("%s: %s", job.output.stem, subprocess.list2cmdline(cmd))
+            run = run_gpt(cmd, job.log_path, deadline - time.monotonic(), settings.timeout_s)
+            run.command = cmd
+            runs.append(run)
+            if run.returncode != 0:
+                raise classify_failure(run, settings, graph, job.log_path)
+            produced = _snap_output(scratch, target.name)
+            if produced is None:
+                if NO_INTERSECTION.search(run.log_text):
+                    raise classify_failure(run, settings, graph, job.log_path)
+                raise SnapNoOutputError(
+                    f"gpt exited 0 but wrote no product for {job.output.stem} ({graph.name}); "
+                    f"see the log {job.log_path} (a SNAP plugin missing or a failure SNAP "
+                    "did not report)")
+            source = produced
+        return source, runs
+
+
+def rendered_graph_paths(output: Path, split: bool) -> list[tuple[Path, Path]]:
+    """(template, where its rendered copy goes) for the full chain or the three stages."""
+    if not split:
+        return [(FULL_GRAPH, output.with_suffix(".xml"))]
+    return [(t, output.with_name(f"{output.stem}.stage{i + 1}.xml"))
+            for i, t in enumerate(STAGE_GRAPHS)]
+
+
+def _tags(job: SceneJob, info: SceneInfo, values: Mapping[str, Mapping[str, str]],
+          orbit_source: str, graphs: Sequence[tuple[Path, Path]], runs: Sequence[GptRun]) -> dict:
+    """Tags of the scene output: the required ones plus provenance (graphs, commands, DEM)."""
+    tc = values["Terrain-Correction"]
+    return {"product_id": info.product_id, "pass": info.pass_,
+            "relative_orbit": str(info.relative_orbit),
+            "acquisition_time": info.acquisition_time, "orbit_source": orbit_source,
+            "engine": "snap", "polarisations": ",".join(job.polarisations),
+            "units": "linear sigma0", "graphs": ",".join(p.name for _, p in graphs),
+            "gpt_commands": [subprocess.list2cmdline(r.command) for r in runs],
+            "scene": str(job.scene), "dem": tc.get("externalDEMFile") or tc["demName"],
+            "region": region_wkt(job.grid, float(job.options.get("region_margin_deg",
+                                                                 REGION_MARGIN_DEG)))}
 
 
 ENGINE = SnapEngine()
