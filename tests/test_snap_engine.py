@@ -406,7 +406,9 @@ def test_registered_through_preprocess(fixtures_dir: Path, tmp_path: Path, gpt) 
      snap.SnapDemError, "dem:"),
     ("Error: [NodeId: Subset] No intersection with source product boundary", 1,
      snap.SceneOutsideAreaError, "does not overlap"),
-    ("Error: something else broke\nmore", 3, ProcessingError, "something else broke"),
+    ("INFO: downloading SRTM 1Sec HGT tile N41E012\nError: something else broke\nmore", 3,
+     ProcessingError, "something else broke"),
+    ("Killed", 1, snap.SnapMemoryError, "raise processing.snap.memory_gb"),
 ])
 def test_failure_classification(gpt, tmp_path: Path, text, rc, kind, fix) -> None:
     settings = snap.GptSettings.from_options({"memory_gb": 4}, gpt=gpt.path)

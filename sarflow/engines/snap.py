@@ -400,15 +400,16 @@ def run_gpt(cmd: Sequence[str], log_path: Path, timeout_s: float,
 
 UNKNOWN_ELEMENT = re.compile(r"(?:\[NodeId:\s*(?P<node>[\w.-]+)\][^\n]*?)?"
                              r"Unknown element '(?P<par>\w+)'")
-MEMORY = re.compile(r"OutOfMemoryError|Java heap space|GC overhead limit exceeded")
+MEMORY = re.compile(r"OutOfMemoryError|Java heap space|GC overhead limit exceeded|^Killed\b",
+                    re.M)
 NO_HEAP = re.compile(r"Could not reserve enough space for object heap|"
                      r"Invalid maximum heap size|Cannot allocate memory")
 ORBIT = re.compile(r"(?i)(no valid orbit file|orbit file[^\n]{0,80}not (found|available)|"
                    r"(unable|failed) to (download|find|retrieve)[^\n]{0,60}orbit|"
                    r"orbit[^\n]{0,60}download[^\n]{0,40}fail)")
-DEM = re.compile(r"(?i)((srtm|\bdem\b|elevation model|\.hgt)[^\n]{0,100}(download|not found|unable|"
-                 r"failed|could not|not supported|no such file)|"
-                 r"(unable|failed|could not)[^\n]{0,60}(srtm|\bdem\b|elevation))")
+DEM = re.compile(r"(?i)((srtm|\bdem\b|elevation|\.hgt)[^\n]{0,100}(not found|unable|failed|"
+                 r"could not|cannot|not supported|no such file|error)|"
+                 r"(unable|failed|could not|cannot)[^\n]{0,60}(srtm|\bdem\b|elevation|\.hgt))")
 NO_INTERSECTION = re.compile(r"(?i)no intersection|region[^\n]{0,40}(outside|empty)|"
                              r"subset region[^\n]{0,40}invalid")
 
