@@ -11,7 +11,6 @@ test marked ``snap`` at the end runs the real gpt where SNAP is installed.
 from __future__ import annotations
 
 import json
-import math
 import os
 import stat
 import subprocess
@@ -25,8 +24,8 @@ import pytest
 from sarflow import engines
 from sarflow.engines import REQUIRED_TAGS, SceneJob
 from sarflow.engines import snap
-from sarflow.errors import ConfigError, DependencyError, InputError, ProcessingError
-from sarflow.grid import SPACING, Grid, raster_info, read_raster
+from sarflow.errors import ConfigError, DependencyError, ProcessingError
+from sarflow.grid import SPACING, Grid, Window, raster_info, read_raster
 
 SCENE_NAME = "S1A_IW_GRDH_1SDV_20210119T031653_20210119T031718_036201_043ED0_8255.zip"
 GRID = Grid.from_bounds(33.0, -18.0, 33.01, -17.99)  # inside the scene's footprint
@@ -197,6 +196,14 @@ def test_get_snap_without_gpt_is_one_line(tmp_path: Path, monkeypatch) -> None:
     text = err.value.one_line()
     assert "\n" not in str(err.value)
     assert "install ESA SNAP" in text and "--engine native" in text
+
+
+def test_auto_picks_snap_only_when_gpt_exists(gpt, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("SNAP_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(gpt.path.parent))
+    assert engines.get("auto") is snap.ENGINE and engines.get("snap") is snap.ENGINE
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert engines.get("auto").name == "native"
 
 
 def test_settings_from_machine_and_config(gpt) -> None:
@@ -422,7 +429,7 @@ def test_tiff_tag_reader_on_plain_gdal_tiff(tmp_path: Path) -> None:
     from sarflow.grid import write_raster
 
     path = tmp_path / "plain.tif"
-    write_raster(path, np.ones((2, 4, 4), np.float32), GRID.subgrid(GRID.full_window.__class__(0, 0, 4, 4)),
+    write_raster(path, np.ones((2, 4, 4), np.float32), GRID.subgrid(Window(0, 0, 4, 4)),
                  descriptions=["Sigma0_VV", "layoverShadowMask"])
     assert snap.tiff_tag_text(path) is None
     assert snap.snap_band_names(path) == ["Sigma0_VV", "layoverShadowMask"]
