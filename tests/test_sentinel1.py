@@ -252,3 +252,21 @@ def test_info_cli(fixtures_dir, tmp_path):
     assert res.exit_code == 2
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and "not a Sentinel-1" in lines[0]
+
+
+def test_fast_zero_doppler_matches_plain_newton(products):
+    from sarflow.sentinel1 import zero_doppler
+
+    for key, prod in products.items():
+        geom = prod.geometry()
+        b = prod.footprint.bounds
+        rng = np.random.default_rng(5)
+        lon, lat = rng.uniform(b[0], b[2], 3000), rng.uniform(b[1], b[3], 3000)
+        xyz = geodetic_to_ecef(lat, lon, rng.uniform(0, 4000, 3000))
+        t0 = geom.t_first + 0.5 * prod.shape[0] * geom.ati
+        t_fast, r_fast = zero_doppler(geom.fast_orbit, xyz, t0=t0)  # Taylor path
+        t_ref, r_ref = zero_doppler(prod.orbit, xyz, t0=np.full(3000, t0))  # Newton on vectors
+        inside = (t_ref >= geom.t_first) & (t_ref <= geom.t_first + prod.shape[0] * geom.ati)
+        assert inside.sum() > 1000
+        assert np.abs(t_fast - t_ref)[inside].max() / geom.ati < 0.005, key
+        assert np.abs(r_fast - r_ref)[inside].max() < 0.005, key

@@ -193,35 +193,53 @@ class Orbit:
 
 
 class PolyOrbit:
-    """An orbit as a Chebyshev polynomial in time over a short span (see :meth:`Orbit.polynomial`)."""
+    """An orbit as one polynomial in time over a short span (see :meth:`Orbit.polynomial`):
+    monomials in u = (t - mid) / half-span, evaluated by Horner's rule on (N, 3) arrays."""
 
     def __init__(self, coef: np.ndarray, t0: float, t1: float, epoch: _dt.datetime,
                  source: str) -> None:
-        self.coef = coef
+        cheb = np.polynomial.chebyshev
         self.t0, self.t1 = float(t0), float(t1)
         self.epoch = epoch
         self.source = source
         self._scale = 2.0 / (self.t1 - self.t0)
-        self.dcoef = np.polynomial.chebyshev.chebder(coef) * self._scale
-        self.ddcoef = np.polynomial.chebyshev.chebder(self.dcoef) * self._scale
+        n = coef.shape[0]
+        self.coef = np.stack([np.pad(c, (0, n - c.size)) for c in
+                              (cheb.cheb2poly(coef[:, j]) for j in range(3))], axis=1)
+        self.dcoef = self.coef[1:] * np.arange(1, len(self.coef))[:, None] * self._scale
+        self.ddcoef = self.dcoef[1:] * np.arange(1, len(self.dcoef))[:, None] * self._scale
+        self.dddcoef = self.ddcoef[1:] * np.arange(1, len(self.ddcoef))[:, None] * self._scale
 
     @property
     def mid_time(self) -> float:
         """Middle of the fitted span."""
         return 0.5 * (self.t0 + self.t1)
 
-    def _u(self, t: np.ndarray | float) -> np.ndarray:
-        t = np.atleast_1d(np.asarray(t, dtype=np.float64)).ravel()
-        return (t - self.mid_time) * self._scale
+    def _eval(self, coef: np.ndarray, t: np.ndarray | float) -> np.ndarray:
+        u = (np.atleast_1d(np.asarray(t, dtype=np.float64)).ravel() - self.mid_time) * self._scale
+        out = np.empty((u.shape[0], 3))
+        for j in range(3):
+            acc = np.full(u.shape[0], coef[-1, j])
+            for c in coef[-2::-1, j]:
+                acc *= u
+                acc += c
+            out[:, j] = acc
+        return out
 
     def position(self, t: np.ndarray | float) -> np.ndarray:
         """ECEF position (N, 3)."""
-        return np.polynomial.chebyshev.chebval(self._u(t), self.coef).T
+        return self._eval(self.coef, t)
 
     def velocity(self, t: np.ndarray | float) -> np.ndarray:
         """ECEF velocity (N, 3)."""
-        return np.polynomial.chebyshev.chebval(self._u(t), self.dcoef).T
+        return self._eval(self.dcoef, t)
 
     def acceleration(self, t: np.ndarray | float) -> np.ndarray:
         """ECEF acceleration (N, 3)."""
-        return np.polynomial.chebyshev.chebval(self._u(t), self.ddcoef).T
+        return self._eval(self.ddcoef, t)
+
+    def jerk(self, t: np.ndarray | float) -> np.ndarray:
+        """Third time derivative of the position (N, 3)."""
+        if len(self.dddcoef) == 0:
+            return np.zeros((np.size(t), 3))
+        return self._eval(self.dddcoef, t)

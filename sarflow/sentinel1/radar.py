@@ -38,6 +38,10 @@ class GrdGeometry:
         self.conv_time = np.asarray(orbit.to_seconds(conv.azimuth_time))
         self.sr0, self.gr0 = conv.sr0, conv.gr0
         self.srgr, self.grsr = conv.srgr, conv.grsr
+        self._srgr_t = np.ascontiguousarray(conv.srgr.T)
+        self._grsr_t = np.ascontiguousarray(conv.grsr.T)
+        dgrsr = conv.grsr[:, 1:] * np.arange(1, conv.grsr.shape[1])[None, :]
+        self._dgrsr_t = np.ascontiguousarray(dgrsr.T)
         self.line_offset = fit_line_offset(swath)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -51,12 +55,10 @@ class GrdGeometry:
 
     def _slant_to_ground(self, k: np.ndarray, rng: np.ndarray) -> np.ndarray:
         """Ground range (m) whose ground-to-slant polynomial ``k`` gives slant range ``rng``."""
-        g = _horner(self.srgr[k], rng - self.sr0[k])  # first guess, within centimetres
-        dcoef = self.grsr[:, 1:] * np.arange(1, self.grsr.shape[1])[None, :]
-        for _ in range(3):
+        g = _horner(self._srgr_t, k, rng - self.sr0[k])  # first guess, within centimetres
+        for _ in range(2):  # Newton: quadratic convergence from centimetres (metres at worst)
             x = g - self.gr0[k]
-            f = _horner(self.grsr[k], x) - rng
-            g = g - f / _horner(dcoef[k], x)
+            g = g - (_horner(self._grsr_t, k, x) - rng) / _horner(self._dgrsr_t, k, x)
         return g
 
     # -- public -----------------------------------------------------------------------------
@@ -80,12 +82,20 @@ class GrdGeometry:
             pixel[sl] = self._slant_to_ground(k, rng) / self.rps
         return line.reshape(shape), pixel.reshape(shape)
 
+    def pixel_of(self, line: np.ndarray, slant_range: np.ndarray) -> np.ndarray:
+        """Image pixel of a slant range (m) at image line ``line`` (the nearest conversion
+        polynomial in azimuth time, inverted exactly)."""
+        line, slant_range = np.broadcast_arrays(np.asarray(line, dtype=np.float64),
+                                                np.asarray(slant_range, dtype=np.float64))
+        k = self._nearest(self.t_first + line.ravel() * self.ati)
+        return (self._slant_to_ground(k, slant_range.ravel()) / self.rps).reshape(line.shape)
+
     def range_time(self, line: np.ndarray, pixel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Zero-Doppler time (s since the orbit epoch) and slant range (m) of image positions."""
         line, pixel = np.broadcast_arrays(np.asarray(line, dtype=np.float64),
                                           np.asarray(pixel, dtype=np.float64))
         k = self._nearest(self.t_first + line.ravel() * self.ati)
-        rng = _horner(self.grsr[k], pixel.ravel() * self.rps - self.gr0[k])
+        rng = _horner(self._grsr_t, k, pixel.ravel() * self.rps - self.gr0[k])
         t = self.t_first + (line.ravel() - self.line_offset) * self.ati + rng / C
         return t.reshape(line.shape), rng.reshape(line.shape)
 
@@ -113,21 +123,27 @@ def fit_line_offset(swath: Swath) -> float:
 
 
 def _fast_orbit(orbit: Orbit, swath: Swath) -> Orbit | PolyOrbit:
-    """A Chebyshev fit of the orbit around the image when it matches the vectors to 2 cm."""
-    t0 = orbit.to_seconds(swath.first_line_time) - _ORBIT_MARGIN
-    t1 = orbit.to_seconds(swath.last_line_time) + _ORBIT_MARGIN
-    t0, t1 = max(t0, orbit.start), min(t1, orbit.stop)
-    if t1 - t0 < 5.0:
+    """A polynomial fit of the orbit around the image when it matches the vectors to 2 cm.
+
+    The degree follows the span the state vectors cover (short spans, as in old products'
+    1 s annotations, get a low degree so that points beyond the image extrapolate sanely).
+    """
+    t0 = max(orbit.to_seconds(swath.first_line_time) - _ORBIT_MARGIN, orbit.start)
+    t1 = min(orbit.to_seconds(swath.last_line_time) + _ORBIT_MARGIN, orbit.stop)
+    span = t1 - t0
+    if span < 5.0:
         return orbit
-    poly = orbit.polynomial(t0, t1, degree=11)
+    degree = 11 if span >= 100.0 else (7 if span >= 50.0 else 5)
+    poly = orbit.polynomial(t0, t1, degree=degree)
     check = np.linspace(t0, t1, 97)
     err = np.linalg.norm(poly.position(check) - orbit.position(check), axis=1).max()
     return poly if err < _FIT_TOLERANCE else orbit
 
 
-def _horner(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Per-point polynomials: sum_i coef[n, i] * x[n] ** i."""
-    out = np.zeros_like(x, dtype=np.float64) + coef[:, -1]
-    for i in range(coef.shape[1] - 2, -1, -1):
-        out = out * x + coef[:, i]
+def _horner(coef_t: np.ndarray, k: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Per-point polynomials: sum_i coef_t[i, k[n]] * x[n] ** i (coefficients by row)."""
+    out = coef_t[-1][k]
+    for i in range(coef_t.shape[0] - 2, -1, -1):
+        out *= x
+        out += coef_t[i][k]
     return out
