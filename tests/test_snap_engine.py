@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -467,3 +468,22 @@ def test_real_gpt_runs_the_chain(fixtures_dir: Path, tmp_path: Path) -> None:
     except ProcessingError:
         pass  # zero DNs give an all-nodata product, or the orbit download is offline
     assert "Unknown element" not in job.log_path.read_text()
+
+
+@pytest.mark.snap
+def test_installed_snap_knows_every_graph_parameter() -> None:
+    """``gpt <operator> -h`` of the installed SNAP lists every parameter our graphs set
+    (how pyroSAR's parse_node learns an operator's parameters)."""
+    import subprocess as sp
+
+    from sarflow.pyrosar_compat import workflow
+
+    exe = snap.find_gpt()
+    needed: dict[str, set[str]] = {}
+    for path in sorted(snap.GRAPHS_DIR.glob("*.xml")):
+        for node in workflow(path):
+            needed.setdefault(node.operator, set()).update(node.parameters.keys())
+    for op, names in sorted(needed.items()):
+        help_text = sp.run([str(exe), op, "-h"], capture_output=True, text=True, timeout=600).stdout
+        listed = set(re.findall(r"-P(\w+)=", help_text))
+        assert names <= listed, f"{op}: this SNAP lacks {sorted(names - listed)}"
