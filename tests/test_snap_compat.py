@@ -79,3 +79,16 @@ def test_archive_and_recipes(fixtures_dir: Path, tmp_path: Path) -> None:
     flow = parse_recipe("base")
     assert flow.ids == ["Read", "Apply-Orbit-File", "Calibration", "Write"]
     assert is_consistent(flow)
+
+
+def test_shims_are_feature_detected(monkeypatch) -> None:
+    """Where the interpreter's sqlite3 loads extensions / OGR has IsClockwise, nothing is patched."""
+    from sarflow import pyrosar_compat as pc
+
+    pc.pyrosar()
+    monkeypatch.setattr(pc, "_stdlib_sqlite_loads_extensions", lambda: True)
+    assert pc._alias_pysqlite2() is False
+    assert pc._patch_ogr() is False  # present now (patched or native), so left alone
+    import sys
+
+    assert sys.modules["pysqlite2.dbapi2"].__name__ in ("pysqlite3.dbapi2", "pysqlite2.dbapi2")
