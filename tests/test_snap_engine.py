@@ -82,6 +82,8 @@ nums = [float(v) for v in region.replace("POLYGON((", "").replace("))", "").repl
 xs, ys = nums[0::2], nums[1::2]
 d = float(par["pixelSpacingInDegree"])
 ox, oy = float(par["standardGridOriginX"]), float(par["standardGridOriginY"])
+if mode.get("ignore_origin"):  # a SNAP that did not align: centres on whole multiples
+    ox = oy = 0.0
 # SNAP aligns pixel centres to origin + k * spacing
 k0 = int(np.floor((min(xs) - ox) / d)); k1 = int(np.ceil((max(xs) - ox) / d))
 j1 = int(np.ceil((max(ys) - oy) / d)); j0 = int(np.floor((min(ys) - oy) / d))
@@ -89,8 +91,8 @@ width, height = k1 - k0 + 1, j1 - j0 + 1
 west, north = ox + (k0 - 0.5) * d, oy + (j1 + 0.5) * d
 lon = west + (np.arange(width) + 0.5) * d
 lat = north - (np.arange(height) + 0.5) * d
-K = np.round(lon / d - 0.5).astype(np.int64)[None, :]
-J = np.round(lat / d - 0.5).astype(np.int64)[:, None]
+K = np.floor(lon / d + 1e-6).astype(np.int64)[None, :]
+J = np.floor(lat / d + 1e-6).astype(np.int64)[:, None]
 vv = (0.01 + 1e-4 * ((7 * K + 3 * J) % 1000)).astype(np.float32)
 vh = vv / 4
 lsm = np.where(K % 50 < 5, 1, 0) + np.where(J % 40 < 3, 2, 0)
@@ -319,6 +321,24 @@ def test_successful_run_converted_validated_with_provenance(fixtures_dir: Path, 
     assert "Terrain-Correction" in graph.read_text() and "${input}" in graph.read_text()
     log_text = job.log_path.read_text()
     assert "Processing completed" in log_text and str(gpt.path) in log_text
+
+
+def test_off_lattice_output_is_resampled_with_a_note(fixtures_dir: Path, tmp_path: Path, gpt) -> None:
+    """If SNAP's pixels sit half a pixel off the lattice, the engine interpolates (bilinear:
+    the mean of the four SNAP pixels around each grid pixel centre) and says so."""
+    gpt.set("ok", ignore_origin=True)
+    job = make_job(fixtures_dir, tmp_path, gpt.path)
+    result = snap.ENGINE.process(job)
+    assert len(result.notes) == 1 and "not on the lattice" in result.notes[0]
+    lon, lat = GRID.coordinates()
+    k = np.floor(lon / SPACING).astype(np.int64)  # SNAP centres at k and k + 1 around ours
+    j = np.floor(lat / SPACING).astype(np.int64)
+    f = lambda K, J: 0.01 + 1e-4 * ((7 * K + 3 * J) % 1000)  # noqa: E731
+    corners = np.stack([f(k, j), f(k + 1, j), f(k, j + 1), f(k + 1, j + 1)])
+    smooth = corners.max(axis=0) - corners.min(axis=0) < 0.01  # no wrap of the modulo
+    assert smooth.mean() > 0.9
+    vv = read_raster(job.output, bands=[1])[0]
+    np.testing.assert_allclose(vv[smooth], corners.mean(axis=0)[smooth], rtol=1e-5)
 
 
 def test_split_stages_chain_products(fixtures_dir: Path, tmp_path: Path, gpt) -> None:

@@ -548,15 +548,20 @@ def _on_lattice(gt: Sequence[float], grid: Grid, tol: float = 1e-3) -> bool:
     return abs(cx - round(cx)) < tol and abs(cy - round(cy)) < tol
 
 
-def _warp_band(ds: Any, band: int, grid: Grid, resample: str, src_nodata: float | None) -> Any:
-    """One band of ``ds`` on ``grid`` as a warped VRT (NaN where the source has no data)."""
+def _warp_band(ds: Any, band: int, grid: Grid, resample: str,
+               src_nodata: float | None) -> tuple[Any, Any]:
+    """One band of ``ds`` on ``grid`` as a warped VRT (NaN where the source has no data).
+
+    Returns (warped, its source VRT): keep both alive while reading, GDAL does not.
+    """
     from osgeo import gdal
 
     one = gdal.Translate("", ds, format="VRT", bandList=[band], outputType=gdal.GDT_Float32)
-    return gdal.Warp("", one, format="VRT", outputBounds=grid.bounds, width=grid.width,
-                     height=grid.height, dstSRS="EPSG:4326", resampleAlg=resample,
-                     srcNodata=src_nodata, dstNodata=float("nan"), outputType=gdal.GDT_Float32,
-                     multithread=False)
+    warped = gdal.Warp("", one, format="VRT", outputBounds=grid.bounds, width=grid.width,
+                       height=grid.height, dstSRS="EPSG:4326", resampleAlg=resample,
+                       srcNodata=src_nodata, dstNodata=float("nan"),
+                       outputType=gdal.GDT_Float32, multithread=False)
+    return warped, one
 
 
 def _check_crs(ds: Any, path: Path) -> None:
@@ -594,7 +599,7 @@ def convert_output(snap_tif: Path, job: SceneJob, tags: Mapping[str, object]) ->
                       tags=tags) as writer:
         for win in job.grid.blocks(1024):
             arrays = [src.GetRasterBand(1).ReadAsArray(win.col, win.row, win.width, win.height)
-                      .astype(np.float32) for src in sources]
+                      .astype(np.float32) for src, _ in sources]
             sigma = arrays[:-1]
             outside = np.all([~np.isfinite(a) for a in sigma], axis=0)
             mask = arrays[-1]
