@@ -270,3 +270,29 @@ def test_fast_zero_doppler_matches_plain_newton(products):
         assert inside.sum() > 1000
         assert np.abs(t_fast - t_ref)[inside].max() / geom.ati < 0.005, key
         assert np.abs(r_fast - r_ref)[inside].max() < 0.005, key
+
+
+def test_zero_doppler_agrees_with_sarsen(products):
+    """sarsen's independent backward geocoding gives the same zero-Doppler time and range."""
+    import xarray as xr
+    from sarsen import geocoding
+    from sarsen import orbit as sorbit
+
+    from sarflow.sentinel1 import zero_doppler
+
+    prod = products["5371"]
+    geom, o = prod.geometry(), prod.orbit
+    times = np.array([np.datetime64(o.to_datetime(t).replace(tzinfo=None), "ns") for t in o.times])
+    pos = xr.DataArray(o.positions, dims=("azimuth_time", "axis"),
+                       coords={"azimuth_time": times, "axis": [0, 1, 2]})
+    interp = sorbit.OrbitPolyfitInterpolator.from_position(pos, deg=7)
+    lat, lon = np.meshgrid(np.linspace(42.3, 41.2, 30), np.linspace(12.2, 14.8, 30), indexing="ij")
+    xyz = geodetic_to_ecef(lat, lon, np.full(lat.shape, 500.0))
+    dem = xr.DataArray(np.moveaxis(xyz.reshape(30, 30, 3), -1, 0), dims=("axis", "y", "x"),
+                       coords={"axis": [0, 1, 2], "y": np.arange(30), "x": np.arange(30)})
+    acq = geocoding.backward_geocode(dem, interp, zero_doppler_distance=1e-4, maxiter=20)
+    t_ref = np.asarray(o.to_seconds(acq.azimuth_time.values.ravel()))
+    r_ref = np.sqrt((acq.dem_distance ** 2).sum("axis")).values.ravel()
+    t, r = zero_doppler(geom.fast_orbit, xyz, t0=geom.t_first + 0.5 * prod.shape[0] * geom.ati)
+    assert np.abs(t - t_ref).max() < 1e-6  # s (0.0007 line)
+    assert np.abs(r - r_ref).max() < 1e-3  # m
