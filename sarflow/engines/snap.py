@@ -6,6 +6,8 @@ the output (``<output>.xml``, provenance), and run as
 ``gpt -J-Xmx<heap> -q <threads> -c <cache> -e <graph> -Pinput=<scene> -Poutput=<tmp>``.
 SNAP's GeoTIFF is then windowed onto the event grid with GDAL, its bands renamed to
 sarflow's convention (``sigma0_<POL>``..., ``layover_shadow``) and the result validated.
+With ``processing.snap.split`` the three stage graphs run instead, one gpt each, chained
+through BEAM-DIMAP products in a scratch folder, under one shared timeout.
 
 gpt is started here rather than through ``pyroSAR.snap.auxil.execute``: that function waits
 without a timeout, keeps the whole log in memory and silently deletes parameters SNAP does
