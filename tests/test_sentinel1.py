@@ -296,3 +296,80 @@ def test_zero_doppler_agrees_with_sarsen(products):
     t, r = zero_doppler(geom.fast_orbit, xyz, t0=geom.t_first + 0.5 * prod.shape[0] * geom.ati)
     assert np.abs(t - t_ref).max() < 1e-6  # s (0.0007 line)
     assert np.abs(r - r_ref).max() < 1e-3  # m
+
+
+def test_timing_fit_follows_the_grid_convention(products):
+    """ESA grids carry the bistatic term (factor 1); a grid written without it (as a naive
+    synthetic product might be) is recognised (factor 0) and still reproduced."""
+    import dataclasses
+
+    from sarflow.sentinel1.annotation import GeolocationGrid
+    from sarflow.sentinel1.radar import GrdGeometry
+
+    prod = products["5371"]
+    sw = prod.swath()
+    assert abs(prod.geometry().bistatic - 1.0) < 2e-3
+    plain = GrdGeometry(sw, sw.orbit, line_offset=0.0, bistatic=0.0)
+    line, pixel = np.meshgrid(np.linspace(0, sw.lines - 1, 10), np.linspace(0, sw.pixels - 1, 21),
+                              indexing="ij")
+    h = np.full(line.shape, 250.0)
+    lat, lon = plain.ground_coordinates(line, pixel, h)
+    old = sw.geolocation_grid
+    grid = GeolocationGrid(line=line.ravel(), pixel=pixel.ravel(),
+                           azimuth_time=np.full(line.size, old.azimuth_time[0]),
+                           slant_range_time=np.zeros(line.size), latitude=lat.ravel(),
+                           longitude=lon.ravel(), height=h.ravel(),
+                           incidence_angle=np.zeros(line.size), elevation_angle=np.zeros(line.size))
+    geom = GrdGeometry(dataclasses.replace(sw, geolocation_grid=grid), sw.orbit)
+    assert abs(geom.bistatic) < 1e-3 and abs(geom.line_offset) < 1e-2
+    l2, p2 = geom.image_coordinates(lat, lon, h)
+    assert np.abs(l2 - line).max() < 0.01 and np.abs(p2 - pixel).max() < 0.01
+
+
+def test_minimal_safe_opens(fixtures_dir, tmp_path):
+    """A product with only what the docstring of sarflow.sentinel1.safe lists (no RFI, no
+    previews, stripped annotation) opens, geolocates and gives LUTs."""
+    from lxml import etree
+
+    src = next((fixtures_dir / "s1").glob("S1B*.SAFE"))
+    dst = tmp_path / src.name
+    (dst / "annotation" / "calibration").mkdir(parents=True)
+    shutil.copy(src / "manifest.safe", dst / "manifest.safe")
+    for f in (src / "annotation" / "calibration").iterdir():
+        shutil.copy(f, dst / "annotation" / "calibration" / f.name)
+    ann = next((src / "annotation").glob("s1b-*.xml"))
+    root = etree.parse(str(ann)).getroot()
+    keep = {"adsHeader", "generalAnnotation", "imageAnnotation", "geolocationGrid",
+            "coordinateConversion"}
+    for child in list(root):
+        if child.tag not in keep:
+            root.remove(child)
+    general = root.find("generalAnnotation")
+    for child in list(general):
+        if child.tag not in ("productInformation", "orbitList"):
+            general.remove(child)
+    prodinfo = general.find("productInformation")
+    for child in list(prodinfo):
+        if child.tag != "pass":
+            prodinfo.remove(child)
+    info = root.find("imageAnnotation/imageInformation")
+    for child in list(info):
+        if child.tag not in ("productFirstLineUtcTime", "numberOfLines", "numberOfSamples",
+                             "azimuthTimeInterval", "rangePixelSpacing", "slantRangeTime"):
+            info.remove(child)
+    for el in root.iter("elevationAngle"):
+        el.getparent().remove(el)
+    (dst / "annotation" / ann.name).write_bytes(etree.tostring(root))
+    prod = open_product(dst)
+    full = open_product(src)
+    assert prod.polarisations == ["VV"] and prod.noise_format == "new"
+    assert any(m.startswith("annotation/rfi/") for m in prod.missing)
+    g = prod.swath().geolocation_grid
+    line, pixel = prod.image_coordinates(g.latitude, g.longitude, g.height)
+    assert np.abs(line - g.line).max() < 0.05 and np.abs(pixel - g.pixel).max() < 0.05
+    assert prod.swath().last_line_time == full.swath().last_line_time
+    win = Window(5, 5, 3, 3)
+    np.testing.assert_array_equal(prod.calibration_lut("VV", "sigma0", win),
+                                  full.calibration_lut("VV", "sigma0", win))
+    with pytest.raises(InputError, match="measurement"):
+        prod.read_dn("VV", win)

@@ -35,6 +35,12 @@ def _float(el: etree._Element, path: str, what: str) -> float:
     return float(_text(el, path, what))
 
 
+def _opt_float(el: etree._Element, path: str) -> float:
+    """An optional number (NaN when absent): minimal (e.g. synthetic) products may omit it."""
+    text = el.findtext(path)
+    return float(text) if text and text.strip() else float("nan")
+
+
 def _floats(text: str | None) -> np.ndarray:
     return np.array(text.split(), dtype=np.float64) if text and text.strip() else np.zeros(0)
 
@@ -135,7 +141,7 @@ class Swath:
     @property
     def wavelength(self) -> float:
         """Radar wavelength (m)."""
-        return 299792458.0 / self.radar_frequency
+        return 299792458.0 / self.radar_frequency  # NaN when the annotation omits it
 
     # polynomial views, as the brief names them
     @property
@@ -157,22 +163,28 @@ def parse_annotation(data: bytes, what: str) -> Swath:
     prod = root.find("generalAnnotation/productInformation")
     if head is None or info is None or prod is None:
         raise CorruptInputError(f"{what}: not a Sentinel-1 product annotation")
+    first = as_utc(_text(info, "productFirstLineUtcTime", what))
+    lines = int(_text(info, "numberOfLines", what))
+    ati = _float(info, "azimuthTimeInterval", what)
+    last_text = info.findtext("productLastLineUtcTime")
+    last = (as_utc(last_text) if last_text and last_text.strip()
+            else first + _dt.timedelta(seconds=(lines - 1) * ati))
     return Swath(
         polarisation=_text(head, "polarisation", what).upper(),
         mission=_text(head, "missionId", what).upper(),
         mode=_text(head, "mode", what).upper(),
-        lines=int(_text(info, "numberOfLines", what)),
+        lines=lines,
         pixels=int(_text(info, "numberOfSamples", what)),
-        azimuth_time_interval=_float(info, "azimuthTimeInterval", what),
+        azimuth_time_interval=ati,
         range_pixel_spacing=_float(info, "rangePixelSpacing", what),
-        azimuth_pixel_spacing=_float(info, "azimuthPixelSpacing", what),
-        first_line_time=as_utc(_text(info, "productFirstLineUtcTime", what)),
-        last_line_time=as_utc(_text(info, "productLastLineUtcTime", what)),
+        azimuth_pixel_spacing=_opt_float(info, "azimuthPixelSpacing"),
+        first_line_time=first,
+        last_line_time=last,
         slant_range_time=_float(info, "slantRangeTime", what),
-        radar_frequency=_float(prod, "radarFrequency", what),
-        range_sampling_rate=_float(prod, "rangeSamplingRate", what),
-        pass_direction=_text(prod, "pass", what).upper(),
-        incidence_angle_mid_swath=_float(info, "incidenceAngleMidSwath", what),
+        radar_frequency=_opt_float(prod, "radarFrequency"),
+        range_sampling_rate=_opt_float(prod, "rangeSamplingRate"),
+        pass_direction=(prod.findtext("pass") or "").strip().upper(),
+        incidence_angle_mid_swath=_opt_float(info, "incidenceAngleMidSwath"),
         orbit=_orbit(root, what),
         geolocation_grid=_grid(root, what),
         conversions=_conversions(root, what),

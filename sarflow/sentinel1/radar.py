@@ -5,10 +5,15 @@ of the orbit over the scene); line = (t - t_first - R / c) / dt_az + offset; pix
 the ground-to-slant-range polynomial nearest in azimuth time, inverted by Newton.
 
 The ``R / c`` term is the residual bistatic correction of ESA's processor (half the
-two-way slant range time); ``offset`` (lines) is fitted once from the annotation's
-geolocation grid with the annotation orbit: it holds the processor's reference range time
-(mid-swath) and, for old products, their constant azimuth offset.  The nearest conversion
-polynomial (not an interpolation between two) reproduces the grid's pixel exactly.
+two-way slant range time): the azimuth time of a (line, pixel) is
+``t_first + line * dt_az + (tau - tau_ref) / 2`` with ``tau = 2 R / c``.  Its factor
+(``bistatic``, 1 for ESA products to 1e-3) and ``offset`` (lines; ``tau_ref / (2 dt_az)``
+plus, for old products, their constant azimuth offset) are fitted once by least squares on
+the annotation's geolocation grid with the annotation orbit, the orbit ESA computed the grid
+with; they stay when a precise orbit replaces it.  A producer of synthetic products should
+write grids with the same convention (or pass ``bistatic``/``line_offset`` explicitly).
+The nearest conversion polynomial (not an interpolation between two) reproduces the grid's
+pixel exactly.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ _FIT_TOLERANCE = 2e-2  # m (0.002 px): a polynomial orbit further than this from
 class GrdGeometry:
     """Geolocation of one polarisation's image with a given orbit."""
 
-    def __init__(self, swath: Swath, orbit: Orbit) -> None:
+    def __init__(self, swath: Swath, orbit: Orbit, line_offset: float | None = None,
+                 bistatic: float | None = None) -> None:
         self.swath = swath
         self.orbit = orbit
         self.fast_orbit = _fast_orbit(orbit, swath)
@@ -42,7 +48,12 @@ class GrdGeometry:
         self._grsr_t = np.ascontiguousarray(conv.grsr.T)
         dgrsr = conv.grsr[:, 1:] * np.arange(1, conv.grsr.shape[1])[None, :]
         self._dgrsr_t = np.ascontiguousarray(dgrsr.T)
-        self.line_offset = fit_line_offset(swath)
+        if line_offset is None or bistatic is None:
+            fit_beta, fit_offset = fit_timing(swath)
+            bistatic = fit_beta if bistatic is None else bistatic
+            line_offset = fit_offset if line_offset is None else line_offset
+        self.bistatic = float(bistatic)
+        self.line_offset = float(line_offset)
 
     # -- helpers ----------------------------------------------------------------------------
     def _nearest(self, t: np.ndarray) -> np.ndarray:
@@ -76,7 +87,7 @@ class GrdGeometry:
             sl = slice(s, s + _CHUNK)
             xyz = geodetic_to_ecef(lat[sl], lon[sl], height[sl])
             t, rng = zero_doppler(self.fast_orbit, xyz, t0=t_guess)
-            ln = (t - self.t_first - rng / C) / self.ati + self.line_offset
+            ln = (t - self.t_first - self.bistatic * rng / C) / self.ati + self.line_offset
             k = self._nearest(self.t_first + ln * self.ati)
             line[sl] = ln
             pixel[sl] = self._slant_to_ground(k, rng) / self.rps
@@ -96,7 +107,7 @@ class GrdGeometry:
                                           np.asarray(pixel, dtype=np.float64))
         k = self._nearest(self.t_first + line.ravel() * self.ati)
         rng = _horner(self._grsr_t, k, pixel.ravel() * self.rps - self.gr0[k])
-        t = self.t_first + (line.ravel() - self.line_offset) * self.ati + rng / C
+        t = self.t_first + (line.ravel() - self.line_offset) * self.ati + self.bistatic * rng / C
         return t.reshape(line.shape), rng.reshape(line.shape)
 
     def ground_coordinates(self, line: np.ndarray, pixel: np.ndarray, height: np.ndarray
@@ -110,16 +121,28 @@ class GrdGeometry:
         return lat.reshape(line.shape), lon.reshape(line.shape)
 
 
-def fit_line_offset(swath: Swath) -> float:
-    """Constant line offset that makes the model reproduce the geolocation grid, found with
-    the annotation orbit (the one ESA computed the grid with); median over grid points."""
+def fit_timing(swath: Swath) -> tuple[float, float]:
+    """(bistatic factor, line offset) that make the model reproduce the geolocation grid,
+    by least squares with the annotation orbit; (1, median offset) for a degenerate grid."""
     orbit = swath.orbit
     g = swath.geolocation_grid
-    xyz = geodetic_to_ecef(g.latitude, g.longitude, g.height)
-    t, rng = zero_doppler(orbit, xyz, t0=orbit.to_seconds(swath.first_line_time))
     t_first = orbit.to_seconds(swath.first_line_time)
-    model = (t - t_first - rng / C) / swath.azimuth_time_interval
-    return float(np.median(g.line - model))
+    xyz = geodetic_to_ecef(g.latitude, g.longitude, g.height)
+    t, rng = zero_doppler(orbit, xyz, t0=t_first)
+    ati = swath.azimuth_time_interval
+    y = g.line - (t - t_first) / ati
+    x = -(rng / C) / ati
+    ok = np.isfinite(y) & np.isfinite(x)
+    if ok.sum() >= 3 and np.ptp(x[ok]) > 0.05:  # range spread worth a tenth of a line
+        a = np.stack([x[ok], np.ones(ok.sum())], axis=1)
+        (beta, offset), *_ = np.linalg.lstsq(a, y[ok], rcond=None)
+        return float(beta), float(offset)
+    return 1.0, float(np.median(y[ok] - x[ok])) if ok.any() else 0.0
+
+
+def line_offset_for(reference_range_time: float, azimuth_time_interval: float) -> float:
+    """The line offset of ESA's convention for a reference two-way range time tau_ref (s)."""
+    return reference_range_time / (2.0 * azimuth_time_interval)
 
 
 def _fast_orbit(orbit: Orbit, swath: Swath) -> Orbit | PolyOrbit:

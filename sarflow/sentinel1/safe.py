@@ -4,6 +4,18 @@ Opening reads only ``manifest.safe`` and the file list; per-polarisation annotat
 calibration and noise XML are parsed on first use and cached.  Files the manifest lists
 but the product lacks are reported in ``Product.missing``; only an operation that needs
 one of them fails (with an :class:`~sarflow.errors.InputError` naming it).
+
+What a minimal valid product needs (synthetic products included):
+- ``manifest.safe``: platform familyName SENTINEL-1 and number, startTime, stopTime, and
+  (for the catalog) pass, orbitNumber/relativeOrbitNumber type="start", productType,
+  transmitterReceiverPolarisation, the IPF ``software`` version, gml:coordinates footprint;
+- ``annotation/s1?-iw-grd-<pol>-*.xml``: adsHeader (missionId, polarisation, mode),
+  imageInformation (productFirstLineUtcTime, numberOfLines, numberOfSamples,
+  azimuthTimeInterval, rangePixelSpacing, slantRangeTime), orbitList, geolocationGrid,
+  coordinateConversion; everything else there is optional;
+- ``annotation/calibration/calibration-*.xml`` and ``noise-*.xml`` for LUTs,
+  ``measurement/s1?-iw-grd-<pol>-*.tiff`` for pixels.  RFI annotation, previews, the
+  quick-look and the support schemas are never read.
 """
 
 from __future__ import annotations
