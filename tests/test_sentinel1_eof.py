@@ -84,3 +84,46 @@ def test_broken_eof_is_a_user_error(tmp_path):
     bad.write_text("<Earth_Explorer_File><Data_Block>")
     with pytest.raises(CorruptInputError):
         read_eof(bad)
+
+
+def _write_eof(path, orbit, kind, shift_m=0.0):
+    """An EOF file holding ``orbit``'s state vectors (positions shifted by shift_m in x)."""
+    osvs = []
+    for t, p, v in zip(orbit.times, orbit.positions, orbit.velocities):
+        stamp = orbit.to_datetime(t).strftime("%Y-%m-%dT%H:%M:%S.%f")
+        osvs.append(f"<OSV><UTC>UTC={stamp}</UTC><X unit=\"m\">{p[0] + shift_m:.6f}</X>"
+                    f"<Y unit=\"m\">{p[1]:.6f}</Y><Z unit=\"m\">{p[2]:.6f}</Z>"
+                    f"<VX unit=\"m/s\">{v[0]:.6f}</VX><VY unit=\"m/s\">{v[1]:.6f}</VY>"
+                    f"<VZ unit=\"m/s\">{v[2]:.6f}</VZ></OSV>")
+    path.write_text(
+        "<Earth_Explorer_File><Earth_Explorer_Header><Fixed_Header>"
+        f"<File_Type>AUX_{kind}</File_Type></Fixed_Header></Earth_Explorer_Header>"
+        f"<Data_Block type=\"xml\"><List_of_OSVs count=\"{len(osvs)}\">{''.join(osvs)}"
+        "</List_of_OSVs></Data_Block></Earth_Explorer_File>")
+
+
+def test_with_orbit_uses_covering_precise_file(fixtures_dir, tmp_path):
+    from sarflow.sentinel1 import open_product
+
+    prod = open_product(next((fixtures_dir / "s1").glob("S1B*.SAFE")))
+    orbit = prod.orbit
+    lo = orbit.to_datetime(orbit.start).strftime("%Y%m%dT%H%M%S")
+    hi = orbit.to_datetime(orbit.stop).strftime("%Y%m%dT%H%M%S")
+    poe = tmp_path / f"S1B_OPER_AUX_POEORB_OPOD_20220101T000000_V{lo}_{hi}.EOF"
+    res = tmp_path / f"S1B_OPER_AUX_RESORB_OPOD_20220101T000000_V{lo}_{hi}.EOF"
+    other = tmp_path / f"S1A_OPER_AUX_POEORB_OPOD_20220101T000000_V{lo}_{hi}.EOF"
+    _write_eof(poe, orbit, "POEORB")
+    _write_eof(res, orbit, "RESORB", shift_m=50.0)
+    _write_eof(other, orbit, "POEORB", shift_m=500.0)
+    moved = prod.with_orbit(tmp_path)
+    assert moved.orbit_source == f"POEORB {poe.name}" and not moved.notes
+    assert prod.orbit_source == "annotation"
+    g = prod.swath().geolocation_grid
+    l0, p0 = prod.image_coordinates(g.latitude, g.longitude, g.height)
+    l1, p1 = moved.image_coordinates(g.latitude, g.longitude, g.height)
+    assert np.abs(l1 - l0).max() < 1e-3 and np.abs(p1 - p0).max() < 1e-3
+    # the restituted file alone: used, and its 50 m shift moves the geometry
+    only_res = prod.with_orbit(res)
+    assert only_res.orbit_source == f"RESORB {res.name}"
+    _, p2 = only_res.image_coordinates(g.latitude, g.longitude, g.height)
+    assert np.abs(p2 - p0).max() > 0.5
