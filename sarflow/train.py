@@ -28,7 +28,7 @@ and flips come from seeded streams, so the same seed and data give the same metr
 Scale: a ``tf.distribute`` strategy is chosen automatically (MultiWorkerMirrored when
 ``TF_CONFIG`` is set, Mirrored with several GPUs, the default strategy otherwise), and
 mixed precision (float16 compute, float32 output and loss) is used on GPUs only.
-Importing this module imports TensorFlow (keep it out of fast paths such as ``--help``).
+TensorFlow is imported only by the functions that train.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-import keras
 import numpy as np
 
 from .dataset import FORMAT, MANIFEST, PatchDataset, build_dataset, load_dataset
@@ -65,6 +64,7 @@ MODEL = "model.keras"
 
 def set_seed(seed: int) -> None:
     """Seed Python, numpy and TensorFlow and make TensorFlow's ops deterministic."""
+    import keras
     import tensorflow as tf
 
     keras.utils.set_random_seed(int(seed))
@@ -104,6 +104,7 @@ def _is_chief() -> bool:
 @contextlib.contextmanager
 def precision_policy() -> Iterator[str]:
     """mixed_float16 while building and training on a GPU, float32 on CPU."""
+    import keras
     import tensorflow as tf
 
     old = keras.mixed_precision.global_policy().name
@@ -122,7 +123,8 @@ def precision_policy() -> Iterator[str]:
 def make_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
                   augment: bool = True):
     """Shuffled, flip-augmented ``tf.data`` batches; both streams seeded and reshuffled
-    each epoch (random horizontal and vertical flips applied to image and mask together)."""
+    each epoch (random horizontal and vertical flips applied to image and mask together).
+    The last partial batch of an epoch is dropped (the shuffle changes which patches)."""
     import tensorflow as tf
 
     data = tf.data.Dataset.from_tensor_slices((x, y))
@@ -130,7 +132,8 @@ def make_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
     if augment:
         coins = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
         data = tf.data.Dataset.zip((data, coins)).map(_flip)
-    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    # a short last batch would retrace the training step and give noisy BN statistics
+    return data.batch(batch_size, drop_remainder=len(x) >= batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def _flip(pair, coin):
@@ -157,6 +160,8 @@ def recompute_bn_statistics(model, x: np.ndarray, batch_size: int) -> int:
     """Set every BatchNormalization layer's running mean and variance to the average of its
     batch statistics over one pass of ``x`` (training-mode forward passes, weights kept).
     Returns the number of batches used."""
+    import keras
+
     bns = [layer for layer in model._flatten_layers()
            if isinstance(layer, keras.layers.BatchNormalization)]
     if not bns or len(x) == 0:
@@ -179,37 +184,39 @@ def recompute_bn_statistics(model, x: np.ndarray, batch_size: int) -> int:
 # callbacks
 # ------------------------------------------------------------------------------------
 
-class _TestMonitor(keras.callbacks.Callback):
-    """Per epoch: test metrics over the whole split (inference mode) into the logs; keeps
-    the best weights by test F1; stops after ``patience`` epochs without improvement or
-    when ``max_seconds`` have passed."""
+def _test_monitor(x, y, threshold: float, batch_size: int, patience: int,
+                  max_seconds: float | None, progress=None):
+    """A Keras callback; per epoch: test metrics over the whole split (inference mode) into
+    the logs; keeps the best weights by test F1; stops after ``patience`` epochs without
+    improvement or when ``max_seconds`` have passed."""
+    import keras
 
-    def __init__(self, x, y, threshold: float, batch_size: int, patience: int,
-                 max_seconds: float | None, progress=None) -> None:
-        super().__init__()
-        self.x, self.y, self.threshold, self.batch_size = x, y, threshold, batch_size
-        self.patience, self.max_seconds, self.progress = patience, max_seconds, progress
-        self.best_f1, self.best_epoch, self.best_weights, self.best_scores = -1.0, -1, None, {}
-        self.epochs_run = 0
-        self.t0 = time.perf_counter()
+    class TestMonitor(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.best_f1, self.best_epoch, self.best_weights, self.best_scores = -1.0, -1, None, {}
+            self.epochs_run = 0
+            self.t0 = time.perf_counter()
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs if logs is not None else {}
-        conf = predict_confusion(self.model, self.x, self.y, self.threshold, self.batch_size)
-        s = conf.scores()
-        for key, value in s.items():
-            logs[f"test_{key}"] = value
-        self.epochs_run = epoch + 1
-        if s["f1"] > self.best_f1:
-            self.best_f1, self.best_epoch, self.best_scores = s["f1"], epoch + 1, conf.as_dict()
-            self.best_weights = [w.copy() for w in self.model.get_weights()]
-        if self.progress is not None:
-            self.progress(epoch + 1, logs)
-        if epoch + 1 - self.best_epoch >= self.patience:
-            self.model.stop_training = True
-        if self.max_seconds is not None and time.perf_counter() - self.t0 > self.max_seconds:
-            log.info("time budget of %.0f s reached after epoch %d", self.max_seconds, epoch + 1)
-            self.model.stop_training = True
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs if logs is not None else {}
+            conf = predict_confusion(self.model, x, y, threshold, batch_size)
+            s = conf.scores()
+            for key, value in s.items():
+                logs[f"test_{key}"] = value
+            self.epochs_run = epoch + 1
+            if s["f1"] > self.best_f1:
+                self.best_f1, self.best_epoch, self.best_scores = s["f1"], epoch + 1, conf.as_dict()
+                self.best_weights = [w.copy() for w in self.model.get_weights()]
+            if progress is not None:
+                progress(epoch + 1, logs)
+            if epoch + 1 - self.best_epoch >= patience:
+                self.model.stop_training = True
+            if max_seconds is not None and time.perf_counter() - self.t0 > max_seconds:
+                log.info("time budget of %.0f s reached after epoch %d", max_seconds, epoch + 1)
+                self.model.stop_training = True
+
+    return TestMonitor()
 
 
 # ------------------------------------------------------------------------------------
@@ -292,6 +299,8 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
               max_seconds: float | None = None, progress: bool = False,
               data: PatchDataset | None = None) -> dict:
     """Train one configuration on a dataset folder; write model, history and result."""
+    import keras
+
     from . import nets
 
     data = data or load_dataset(dataset_dir)
@@ -312,8 +321,8 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     pipeline = make_pipeline(data.x_train, data.y_train, batch_size, seed, augment)
     with _progress(progress, epochs, run_name(architecture, filters, batch_size,
                                                learning_rate)) as report:
-        monitor = _TestMonitor(data.x_test, data.y_test, threshold, batch_size, patience,
-                               max_seconds, report)
+        monitor = _test_monitor(data.x_test, data.y_test, threshold, batch_size, patience,
+                                max_seconds, report)
         out.mkdir(parents=True, exist_ok=True)
         partial = out / f".{HISTORY}.part"
         logger = keras.callbacks.CSVLogger(str(partial))
@@ -343,7 +352,7 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     return result
 
 
-def _settle_bn(model, data: PatchDataset, monitor: "_TestMonitor", threshold: float,
+def _settle_bn(model, data: PatchDataset, monitor, threshold: float,
                batch_size: int) -> tuple[Confusion, str, int]:
     """Recompute the BN statistics of the best weights; keep them unless the running
     averages of the checkpoint score a higher test F1 (both measured in inference mode)."""
@@ -510,7 +519,10 @@ def publish_best(best: dict, rows: list[dict], dest: str | os.PathLike) -> dict:
             os.link(src, tmp)
         except OSError:
             shutil.copyfile(src, tmp)
-    summary = {**best, "best_run": best.get("run"), "model": str(dest / MODEL), "table": rows}
+    summary = {**best, "best_run": best.get("run"), "model": str(dest / MODEL), "table": rows,
+               "test_metrics": {k: best["test"][k] for k in ("precision", "recall", "f1", "iou")},
+               "settings": {k: best[k] for k in ("architecture", "filters", "batch_size",
+                                                 "learning_rate", "epochs", "patience", "seed")}}
     with atomic_path(dest / RESULT) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=float))
     with atomic_path(dest / "grid.csv") as tmp:
@@ -520,3 +532,12 @@ def publish_best(best: dict, rows: list[dict], dest: str | os.PathLike) -> dict:
             writer.writerows(rows)
     return summary
 
+
+
+def best_model_path(cfg) -> Path:
+    """Where :func:`train_event` puts the event's chosen model:
+    ``models/<group>_<architecture>/model.keras`` (no TensorFlow import)."""
+    from .workdir import WorkDir
+
+    m = cfg.model.resolved()
+    return WorkDir(cfg.output).model_run(f"{m.group}_{m.architecture}") / MODEL

@@ -1,0 +1,168 @@
+"""Training: learning on a synthetic change raster, reproducibility, inference-mode
+consistency, batch-norm statistics, grid resume, and the `sarflow train` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from sarflow import train
+
+train.limit_threads(2)
+
+from sarflow.dataset import load_dataset, make_patches  # noqa: E402
+from sarflow.grid import Grid, write_raster  # noqa: E402
+from sarflow.metrics import Confusion  # noqa: E402
+
+SMALL = dict(architecture="dppa_unet", filters=8, depth=3, batch_size=8, learning_rate=0.01,
+             patience=20, seed=1)
+
+
+def synthetic_change(size: int = 192, contrast: float = 1.2, seed: int = 0):
+    """A G1-like raster: unit-noise dB changes, raised by ``contrast`` (VV) and 0.8 x
+    ``contrast`` (VH) inside elliptical landslides; too noisy for a per-pixel threshold,
+    easy with spatial context.  Returns (image (2, h, w), labels (h, w))."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    lab = np.zeros((size, size), np.float32)
+    for _ in range(size * size // 600):
+        cy, cx = rng.uniform(0, size, 2)
+        ry, rx = rng.uniform(3, 9, 2)
+        lab[((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1] = 1
+    vv = rng.normal(0, 1, lab.shape) + contrast * lab
+    vh = rng.normal(0, 1, lab.shape) + 0.8 * contrast * lab
+    img = np.stack([vv, vh]).astype(np.float32)
+    img[:, :20, :50] = np.nan
+    return img, lab
+
+
+GRID = Grid(col0=1_500_000, row0=470_000, width=192, height=192)
+
+
+def _write_inputs(folder: Path, img: np.ndarray, lab: np.ndarray) -> tuple[Path, Path]:
+    image = write_raster(folder / "G1.tif", img, GRID, descriptions=["VV change (dB)",
+                                                                     "VH change (dB)"])
+    labels = write_raster(folder / "labels.tif", lab, GRID, descriptions=["landslide"])
+    return image, labels
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("synthetic")
+    image, labels = _write_inputs(tmp, *synthetic_change())
+    return make_patches(image, labels, tmp / "dataset", patch_size=32, seed=0, group="G1")
+
+
+def test_training_learns_beats_threshold_and_is_reproducible(dataset_dir, tmp_path):
+    from sarflow.modelio import load_model
+
+    a = train.train_run(dataset_dir, tmp_path / "a", epochs=8, **SMALL)
+    b = train.train_run(dataset_dir, tmp_path / "b", epochs=8, **SMALL)
+    assert a["test"] == b["test"] and a["best_epoch"] == b["best_epoch"]
+    assert (tmp_path / "a" / "history.csv").read_text() == (tmp_path / "b" / "history.csv").read_text()
+    assert a["test"]["f1"] >= 0.6
+    assert a["test"]["f1"] > a["baseline"]["test"]["f1"] + 0.1
+    assert a["n_train"] == 28 and a["n_test"] == 7   # 36 tiles, one all-NaN, split 8:2
+    history = (tmp_path / "a" / "history.csv").read_text().splitlines()
+    assert "test_f1" in history[0] and len(history) == a["epochs_run"] + 1
+    saved = json.loads((tmp_path / "a" / "result.json").read_text())
+    assert saved["complete"] and saved["test"] == a["test"]
+    # the saved model reproduces the reported test metrics in inference mode
+    model, meta = load_model(tmp_path / "a" / "model.keras")
+    data = load_dataset(dataset_dir)
+    conf = Confusion().add(data.y_test, model.predict(data.x_test, verbose=0), 0.5)
+    assert conf.as_dict() == a["test"]
+    assert meta["group"] == "G1" and meta["channels"] == ["VV change (dB)", "VH change (dB)"]
+    assert meta["normalisation"]["mean"] == data.normalisation["mean"]
+    assert meta["patch_size"] == 32 and meta["architecture"] == "dppa_unet"
+    assert meta["filters"] == 8 and meta["test_metrics"]["f1"] == a["test"]["f1"]
+    assert a["bn_statistics"] in ("recomputed", "running averages")
+
+
+def test_bn_statistics_become_the_average_of_batch_statistics():
+    import keras
+
+    inputs = keras.Input((4, 4, 2))
+    bn = keras.layers.BatchNormalization(momentum=0.99)
+    model = keras.Model(inputs, bn(inputs))
+    x = np.random.default_rng(0).normal(3, 2, (10, 4, 4, 2)).astype("float32")
+    used = train.recompute_bn_statistics(model, x, batch_size=4)   # two full batches
+    assert used == 2 and bn.momentum == 0.99
+    means = [x[i:i + 4].mean(axis=(0, 1, 2)) for i in (0, 4)]
+    variances = [x[i:i + 4].var(axis=(0, 1, 2)) for i in (0, 4)]
+    np.testing.assert_allclose(np.asarray(bn.moving_mean), np.mean(means, 0), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(bn.moving_variance), np.mean(variances, 0), rtol=1e-4)
+
+
+def test_best_threshold_is_exact():
+    v = np.array([0.9, 0.8, 0.3, 0.1, 0.8])
+    t = np.array([1, 1, 0, 0, 0], bool)
+    thr, f1 = train._best_threshold(v, t)
+    # >= 0.9 gives F1 2/3; >= 0.8 gives tp 2, fp 1 -> 0.8; lower cuts add false alarms
+    assert thr == 0.8 and f1 == pytest.approx(0.8)
+
+
+def test_grid_runs_every_configuration_and_resumes(dataset_dir, tmp_path, monkeypatch):
+    grid = {"filters": [4], "batch_size": [8, 16], "learning_rate": [0.01]}
+    kw = dict(epochs=1, patience=1, seed=0, depth=2)
+    best, rows = train.train_grid(dataset_dir, tmp_path, grid, prefix="G1_", **kw)
+    assert [r["run"] for r in rows] == ["G1_dppa_unet_f4_b8_lr0.01", "G1_dppa_unet_f4_b16_lr0.01"]
+    assert best["test"]["f1"] == max(r["f1"] for r in rows)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished configuration was trained again")
+
+    monkeypatch.setattr(train, "train_run", fail)
+    again, rows2 = train.train_grid(dataset_dir, tmp_path, grid, prefix="G1_", **kw)
+    assert rows2 == rows and again["test"] == best["test"]
+    (tmp_path / rows[1]["run"] / "result.json").unlink()      # an interrupted run reruns
+    with pytest.raises(AssertionError, match="trained again"):
+        train.train_grid(dataset_dir, tmp_path, grid, prefix="G1_", **kw)
+
+
+def test_strategy_is_the_default_one_on_one_cpu():
+    import tensorflow as tf
+
+    strategy = train.choose_strategy()
+    assert strategy.num_replicas_in_sync == 1
+    assert not isinstance(strategy, tf.distribute.MirroredStrategy)
+
+
+def test_train_command_on_an_event(tmp_path):
+    from sarflow.cli import cli
+    from sarflow.config import load_config
+    from sarflow.workdir import WorkDir
+
+    sp = GRID.spacing
+    cfg = {"name": "tiny", "event": {"time": "2020-06-01T00:00:00Z"},
+           "area": {"bbox": list(GRID.bounds)},
+           "windows": {"pre": ["2020-01-01", "2020-05-31"], "post": ["2020-06-02", "2020-07-01"]},
+           "scenes": "scenes", "output": "work",
+           "training_area": {"bbox": [GRID.west, GRID.south + 64 * sp, GRID.east, GRID.north]},
+           "model": {"patch_size": 32, "depth": 2, "filters": 4, "batch_size": 8,
+                     "learning_rate": 0.01, "epochs": 2, "patience": 2}}
+    path = tmp_path / "event.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    conf = load_config(path)
+    assert conf.grid() == GRID
+    wd = WorkDir(conf.output)
+    img, lab = synthetic_change()
+    write_raster(wd.group("G1"), img, GRID, descriptions=["VV change (dB)", "VH change (dB)"])
+    write_raster(wd.labels, lab, GRID)
+    result = CliRunner().invoke(cli, ["-q", "train", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["best_run"] == "G1_dppa_unet_f4_b8_lr0.01"
+    assert Path(summary["model"]) == train.best_model_path(conf)
+    assert train.best_model_path(conf).is_file()
+    assert set(summary["test_metrics"]) == {"precision", "recall", "f1", "iou"}
+    assert summary["n_train"] + summary["n_test"] == 23   # 6 x 4 tiles of the north part
+    again = CliRunner().invoke(cli, ["-q", "train", str(path), "--json"])
+    assert json.loads(again.output)["train_seconds"] == summary["train_seconds"]  # resumed
+    bad = CliRunner().invoke(cli, ["train", str(path), "--filters", "4,8"])
+    assert bad.exit_code == 2 and "--grid" in bad.output
