@@ -39,7 +39,8 @@ def _print_table(data: dict) -> None:
     table.add_column("value", overflow="fold")
     fp = data.get("footprint")
     rows = [
-        ("product", data["id"]), ("mission", data["mission"]), ("mode / type", f"{data['mode']} {data['product_type']}"),
+        ("product", data["id"]), ("mission", data["mission"]),
+        ("mode / type", f"{data['mode']} {data['product_type']}"),
         ("start", data["start"]), ("stop", data["stop"]),
         ("pass direction", data["pass_direction"]),
         ("absolute orbit", data["absolute_orbit"]), ("relative orbit", data["relative_orbit"]),

@@ -21,7 +21,6 @@ What a minimal valid product needs (synthetic products included):
 from __future__ import annotations
 
 import copy
-import datetime as _dt
 import logging
 import os
 import re
@@ -41,7 +40,8 @@ from .orbit import Orbit, as_utc
 
 log = logging.getLogger(__name__)
 
-_POL_FILE = re.compile(r"^(?P<prefix>[a-z]+-)?s1[a-d]-(?P<swath>[a-z0-9]+)-(?P<type>[a-z]+)-(?P<pol>[hv]{2})-.*\.(xml|tiff?)$")
+_POL_FILE = re.compile(r"^(?P<prefix>[a-z]+-)?s1[a-d]-(?P<swath>[a-z0-9]+)-(?P<type>[a-z]+)-"
+                       r"(?P<pol>[hv]{2})-.*\.(xml|tiff?)$")
 _MANIFEST_XPATH = "//*[local-name()=$name]"
 
 
