@@ -12,6 +12,9 @@ Products (``.zip`` or ``.SAFE`` folder; only the manifest is read on open):
     prod.orbit, prod.orbit_source, prod.with_orbit(eof_file_or_folder) -> Product
     prod.image_coordinates(lat, lon, h, pol=None) -> (line, pixel)   [h above the ellipsoid]
     prod.ground_coordinates(line, pixel, h, pol=None) -> (lat, lon)
+    prod.geometry(pol) -> radar.GrdGeometry: the above plus range_time(line, pixel) ->
+        (zero-Doppler t, slant range), pixel_of(line, slant_range), t_first, ati, rps,
+        fast_orbit (polynomial orbit around the scene), bistatic, line_offset
     prod.calibration_lut(pol, kind, window), prod.noise_lut(pol, window)  (float32)
     prod.read_dn(pol, window) (uint16), prod.calibrate(pol, window, kind, remove_noise)
 
@@ -22,6 +25,10 @@ Geometry (no product needed):
     zero_doppler(orbit, xyz, t0=None) -> (t_az, slant_range)
     range_doppler_to_ground(orbit, t, slant_range, height) -> (lat, lon)
     read_eof(path) -> Orbit;   geoid.geoid_undulation(lat, lon), geoid.geoid_to_ellipsoid(h, lat, lon)
+
+Times are float seconds since ``orbit.epoch`` (tz-aware UTC) in geometry code, tz-aware
+datetimes in metadata, numpy datetime64[ns] in annotation arrays.  Image coordinates are
+0-based line/pixel indices of pixel centres, as in ESA's annotations.
 """
 
 from __future__ import annotations

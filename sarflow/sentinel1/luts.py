@@ -27,7 +27,9 @@ def interpolate_vectors(vectors: VectorList, name: str, window: Window) -> np.nd
         row = np.interp(pixels, vectors.pixel[order[0]], vectors.values[name][order[0]])
         return np.broadcast_to(row, (lines.size, pixels.size)).copy()
     i = np.clip(np.searchsorted(vl, lines, side="right") - 1, 0, vl.size - 2)
-    frac = np.clip((lines - vl[i]) / (vl[i + 1] - vl[i]), 0.0, 1.0)
+    gap = vl[i + 1] - vl[i]
+    frac = np.clip(np.divide(lines - vl[i], gap, out=np.zeros_like(lines), where=gap > 0),
+                   0.0, 1.0)
     needed = np.union1d(np.unique(i), np.unique(i + 1))
     rows = {int(j): np.interp(pixels, vectors.pixel[order[j]], vectors.values[name][order[j]])
             for j in needed}
