@@ -290,11 +290,17 @@ class Product:
         gdal.UseExceptions()
         try:
             ds = gdal.Open(path)
+        except RuntimeError as exc:
+            raise CorruptInputError(f"{self.id}: cannot open the {pol} measurement ({exc}); "
+                                    f"the download may be truncated") from None
+        if (win.row < 0 or win.col < 0 or win.row + win.height > ds.RasterYSize
+                or win.col + win.width > ds.RasterXSize):
+            raise InputError(f"{self.id}: window {win} lies outside the {pol} image "
+                             f"({ds.RasterYSize} x {ds.RasterXSize})")
+        try:
             arr = ds.GetRasterBand(1).ReadAsArray(win.col, win.row, win.width, win.height)
         except RuntimeError as exc:
-            raise CorruptInputError(f"{self.id}: cannot read {pol} measurement ({exc})") from None
-        if arr is None:
-            raise InputError(f"{self.id}: window {win} lies outside the {pol} image")
+            raise CorruptInputError(f"{self.id}: cannot read the {pol} measurement ({exc})") from None
         return arr.astype(np.uint16, copy=False)
 
     def calibrate(self, pol: str | None = None, window: Window | None = None,
