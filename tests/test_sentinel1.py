@@ -247,6 +247,11 @@ def test_info_cli(fixtures_dir, tmp_path):
         assert data["relative_orbit"] == exp["relative_orbit"]
         assert data["polarisations"] == exp["polarisations"]
         assert data["noise_format"] == exp["noise_format"]
+    res = runner.invoke(cli, ["info", "--json", "--orbit", str(fixtures_dir / "orbits"),
+                              str(_products(fixtures_dir)[-1])])
+    assert res.exit_code == 0
+    data = json.loads(res.output[res.output.index("{"):])
+    assert data["orbit_source"] == "annotation" and "no S1B orbit file" in data["notes"][0]
     dem = fixtures_dir / "dem" / "Rome-30m-DEM.tif"
     res = runner.invoke(cli, ["info", str(dem)])
     assert res.exit_code == 2
