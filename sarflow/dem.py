@@ -224,8 +224,10 @@ class DemSampler:
         x0, dx, _, y0, _, dy = self.info.geotransform
         return (lon - x0) / dx - 0.5, (lat - y0) / dy - 0.5
 
-    def heights(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        """Heights (float64, metres) at the points; ellipsoidal unless ``geoid=False``.
+    def heights(self, lon: np.ndarray, lat: np.ndarray, geoid: bool | None = None
+                ) -> np.ndarray:
+        """Heights (float64, metres) at the points: ellipsoidal when the DEM holds geoid
+        heights (``geoid`` overrides the sampler's setting; False: the DEM's own values).
 
         NaN where the DEM has no data or the point lies outside it.
         """
@@ -243,7 +245,7 @@ class DemSampler:
             return np.full(lon.shape, np.nan)
         data = self.read(Window(r0, c0, r1 - r0, c1 - c0))
         h = bilinear(data, y - r0, x - c0)
-        if self.geoid:
+        if self.geoid if geoid is None else geoid:
             h = geoid_to_ellipsoid(h, lat, lon)
         return h
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from sarflow.engines.native import (LAYOVER, SHADOW, GeometryLUT, border_noise_mask, calibrate,
-                                    image_window, intensity, ipf_number, layover_shadow)
+                                    image_window, intensity, ipf_number, layover_shadow,
+                                    upsample)
 from sarflow.grid import Grid, Window
 
 
@@ -108,25 +109,34 @@ def test_layover_shadow_matches_brute_force_on_ridges() -> None:
     assert (codes2[:5] == 255).all()
 
 
+def test_upsample_is_bilinear_between_nodes() -> None:
+    nodes = np.array([[0.0, 16.0, 32.0], [160.0, 176.0, 192.0]])  # 10 per row, 1 per col
+    full = upsample(nodes, 16, 17, 33)
+    rows, cols = np.mgrid[0:17, 0:33]
+    np.testing.assert_allclose(full, 10 * rows + cols)
+
+
 def test_geometry_lut_reproduces_smooth_functions() -> None:
     grid = Grid.from_bounds(12.40, 41.90, 12.45, 41.95)
 
     def coords(lat, lon, h):
         return {"a": 1000 * lat + 3 * lon ** 2 - 0.01 * h + 1e-6 * h ** 2,
-                "b": np.sin(np.radians(lat * 50)) * h}
+                "b": np.sin(np.radians(lat * 50)) * h + 1e-9 * h ** 3}
 
     win = Window(-10, -10, grid.height + 20, grid.width + 20)
-    lut = GeometryLUT.build(grid, win, -50.0, 1450.0, coords, stride=16, height_step=100.0)
     rng = np.random.default_rng(3)
-    rows = rng.uniform(-10, grid.height + 9, 500)
-    cols = rng.uniform(-10, grid.width + 9, 500)
-    h = rng.uniform(-50, 1450, 500)
-    h[0] = np.nan
-    got = lut.interpolate(rows, cols, h)
-    lon, lat = grid.lonlat(rows, cols)
+    h = rng.uniform(-50, 1450, (win.height, win.width))
+    h[0, 0] = np.nan
+    lut = GeometryLUT.build(grid, win, -50.0, 1450.0, coords, stride=16, degree=3)
+    got = lut.evaluate(h)
+    lon, lat = grid.coordinates(win)
     exact = coords(lat, lon, h)
-    assert np.isnan(got["a"][0])
-    err_a = np.abs(got["a"][1:] - exact["a"][1:])
-    # second derivatives bound the trilinear error: lon^2 over 16 px, h^2 over 100 m
-    assert err_a.max() < 6 * (16 * grid.spacing) ** 2 / 8 + 2e-6 * 100 ** 2 / 8 + 1e-9
-    assert np.abs(got["b"][1:] - exact["b"][1:]).max() < 0.05
+    assert np.isnan(got["a"][0, 0])
+    err_a = np.abs(got["a"] - exact["a"])[1:]
+    # cubic in height is exact; what remains is bilinear in lon^2 over 16 pixels
+    assert err_a.max() < 6 * (16 * grid.spacing) ** 2 / 8 + 1e-9
+    # b: bilinear error of h * sin(50 lat) over 16 pixels of latitude
+    bound_b = 1450 * np.radians(50) ** 2 * np.radians(16 * grid.spacing) ** 2 / 8 * (180 / np.pi) ** 2
+    assert np.abs(got["b"] - exact["b"])[1:].max() < 1.05 * bound_b
+    # the degree grows with the relief
+    assert GeometryLUT.degree_for(50) == 1 and GeometryLUT.degree_for(3000) == 3

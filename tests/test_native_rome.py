@@ -211,7 +211,8 @@ def test_native_geometry_matches_exact_image_coordinates(rome: dict) -> None:
     scene = _open_scene(rome["job"], dict(DEFAULTS))
     geo = scene.block_geometry(ROME_GRID.full_window)
     h = DemSampler(rome["dem"]).grid_heights(ROME_GRID)
-    np.testing.assert_allclose(geo["height"], h)
+    # the geoid undulation is interpolated from every 16th pixel: sub-millimetre
+    np.testing.assert_allclose(geo["height"], h, atol=1e-3)
     lon, lat = ROME_GRID.coordinates()
     line, pixel = scene.prod.image_coordinates(lat, lon, h)
     assert np.abs(geo["line"] - line).max() < 0.01

@@ -126,65 +126,77 @@ CoordsFn = Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, np.ndarray]]
 """(lat, lon, height) -> {name: array}: exact geometry at lookup nodes."""
 
 
+def upsample(nodes: np.ndarray, stride: int, height: int, width: int) -> np.ndarray:
+    """Bilinear interpolation of node values (every ``stride`` pixels from pixel 0) to all
+    ``height`` x ``width`` pixels, separably: rows first (on few columns), then columns."""
+    nr, nc = nodes.shape
+    y = np.arange(height) / stride
+    r0 = np.clip(np.floor(y), 0, nr - 2).astype(np.intp)
+    fy = (y - r0)[:, None]
+    rows = nodes[r0] * (1 - fy) + nodes[r0 + 1] * fy
+    x = np.arange(width) / stride
+    c0 = np.clip(np.floor(x), 0, nc - 2).astype(np.intp)
+    fx = x - c0
+    return rows[:, c0] * (1 - fx) + rows[:, c0 + 1] * fx
+
+
 @dataclass
 class GeometryLUT:
-    """Exact geometry at coarse nodes (rows x cols x height levels) of a grid window,
-    interpolated trilinearly to any pixel of it."""
+    """Exact geometry at coarse nodes of a grid window, as polynomials in height.
 
-    row0: float
-    col0: float
+    At every node (each ``stride`` grid pixels), each quantity is sampled at ``degree + 1``
+    Chebyshev-Lobatto heights between the window's lowest and highest terrain and fitted
+    by a polynomial in normalised height; per pixel, the coefficients are interpolated
+    bilinearly and the polynomial evaluated at the pixel's height.
+    """
+
+    window: Window
     stride: int
-    h0: float
-    dh: float
-    values: dict[str, np.ndarray]  # name -> (levels, nodes_r, nodes_c)
+    h_mid: float
+    h_half: float
+    coef: dict[str, np.ndarray]  # name -> (degree + 1, nodes_r, nodes_c), ascending powers
+
+    @staticmethod
+    def degree_for(relief: float) -> int:
+        """Polynomial degree that keeps the height interpolation far below 0.01 pixel."""
+        return 1 if relief < 100 else 2 if relief < 1500 else 3 if relief < 4000 else 4
 
     @classmethod
     def build(cls, grid: Grid, window: Window, hmin: float, hmax: float, coords: CoordsFn,
-              stride: int = 16, height_step: float = 250.0) -> "GeometryLUT":
-        """Nodes every ``stride`` pixels over ``window`` (ends included) and heights
-        ``hmin..hmax`` every ``height_step`` metres (at least two levels)."""
+              stride: int = 16, degree: int | None = None) -> "GeometryLUT":
+        """Nodes every ``stride`` pixels over ``window`` (last node at or past its end)."""
+        deg = cls.degree_for(hmax - hmin) if degree is None else int(degree)
         nr = max(2, math.ceil((window.height - 1) / stride) + 1)
         nc = max(2, math.ceil((window.width - 1) / stride) + 1)
         rows = window.row + np.arange(nr) * stride
         cols = window.col + np.arange(nc) * stride
-        nlev = max(2, math.ceil((hmax - hmin) / height_step) + 1)
-        dh = max((hmax - hmin) / (nlev - 1), 1e-3)
-        levels = hmin + dh * np.arange(nlev)
+        h_mid = 0.5 * (hmax + hmin)
+        h_half = max(0.5 * (hmax - hmin), 1.0)
+        u = -np.cos(np.pi * np.arange(deg + 1) / deg)  # Chebyshev-Lobatto points in [-1, 1]
         lon, lat = grid.lonlat(rows[:, None], cols[None, :])
         lon, lat = np.broadcast_arrays(lon, lat)
-        lat3 = np.broadcast_to(lat, (nlev, nr, nc))
-        lon3 = np.broadcast_to(lon, (nlev, nr, nc))
-        h3 = np.broadcast_to(levels[:, None, None], (nlev, nr, nc))
-        out = coords(lat3.ravel(), lon3.ravel(), h3.ravel())
-        values = {k: np.asarray(v, dtype=np.float64).reshape(nlev, nr, nc) for k, v in out.items()}
-        return cls(float(window.row), float(window.col), stride, float(hmin), dh, values)
+        shape3 = (deg + 1, nr, nc)
+        out = coords(np.broadcast_to(lat, shape3).ravel(), np.broadcast_to(lon, shape3).ravel(),
+                     np.broadcast_to((h_mid + h_half * u)[:, None, None], shape3).ravel())
+        vand_inv = np.linalg.inv(np.vander(u, deg + 1, increasing=True))
+        coef = {k: np.tensordot(vand_inv, np.asarray(v, dtype=np.float64).reshape(shape3), axes=1)
+                for k, v in out.items()}
+        return cls(window, stride, h_mid, h_half, coef)
 
-    def interpolate(self, rows: np.ndarray, cols: np.ndarray, height: np.ndarray,
-                    names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
-        """Trilinear values at grid (row, col) pixels (broadcast) and heights; NaN height
-        gives NaN."""
-        rows, cols, height = np.broadcast_arrays(np.asarray(rows, dtype=np.float64),
-                                                 np.asarray(cols, dtype=np.float64), height)
-        first = next(iter(self.values.values()))
-        nlev, nr, nc = first.shape
-        y = (rows - self.row0) / self.stride
-        x = (cols - self.col0) / self.stride
-        z = (height - self.h0) / self.dh
-        r0 = np.clip(np.floor(y), 0, nr - 2).astype(np.intp)
-        c0 = np.clip(np.floor(x), 0, nc - 2).astype(np.intp)
-        zf = np.nan_to_num(z, nan=0.0)
-        k0 = np.clip(np.floor(zf), 0, nlev - 2).astype(np.intp)
-        fy, fx, fz = y - r0, x - c0, zf - k0
-        bad = ~np.isfinite(height)
+    def evaluate(self, height: np.ndarray, names: Iterable[str] | None = None
+                 ) -> dict[str, np.ndarray]:
+        """Quantities at every pixel of the window for heights ``height`` (window-shaped, or
+        a scalar); NaN height gives NaN."""
+        h, w = self.window.height, self.window.width
+        u = (np.asarray(height, dtype=np.float64) - self.h_mid) / self.h_half
         out = {}
-        for name in names or self.values:
-            v = self.values[name]
-            acc = 0.0
-            for dk, wz in ((0, 1 - fz), (1, fz)):
-                k = k0 + dk
-                acc = acc + wz * ((1 - fy) * ((1 - fx) * v[k, r0, c0] + fx * v[k, r0, c0 + 1])
-                                  + fy * ((1 - fx) * v[k, r0 + 1, c0] + fx * v[k, r0 + 1, c0 + 1]))
-            out[name] = np.where(bad, np.nan, acc)
+        for name in names or self.coef:
+            c = self.coef[name]
+            acc = upsample(c[-1], self.stride, h, w)
+            for i in range(c.shape[0] - 2, -1, -1):
+                acc *= u
+                acc += upsample(c[i], self.stride, h, w)
+            out[name] = acc
         return out
 
 
@@ -212,11 +224,13 @@ def layover_shadow(line: np.ndarray, slant_range: np.ndarray, look: np.ndarray,
     if not ok.any():
         return codes.reshape(shape)
     idx = np.flatnonzero(ok)
-    bins = np.rint(line[idx]).astype(np.int64)
-    srt = np.lexsort((order[idx], bins))
+    bins = np.rint(line[idx])
+    bins -= bins.min()
+    o = order[idx] - order[idx].min()
+    srt = np.argsort(bins * (o.max() + 1.0) + o)  # by line, then across track
     idx, bins = idx[srt], bins[srt]
-    _, seg = np.unique(bins, return_inverse=True)
-    starts = np.r_[True, seg[1:] != seg[:-1]]
+    starts = np.r_[True, bins[1:] != bins[:-1]]
+    seg = np.cumsum(starts) - 1
     ends = np.r_[starts[1:], True]
     r = rng[idx] - rng[idx].min()
     a = lk[idx] - lk[idx].min()
@@ -301,38 +315,55 @@ def look_angle(sat: np.ndarray, xyz: np.ndarray) -> np.ndarray:
 def slant_range_to_pixel(geom: Any, line: np.ndarray, rng: np.ndarray) -> np.ndarray:
     """Image pixel of slant range ``rng`` (m) at image ``line``, with the annotation's
     ground-to-slant-range polynomial nearest in azimuth time (as
-    ``sarflow.sentinel1.radar.GrdGeometry.image_coordinates`` picks it), inverted by Newton."""
+    ``sarflow.sentinel1.radar.GrdGeometry.image_coordinates`` picks it).
+
+    Per record, the exact inverse (Newton on the polynomial) is computed at Chebyshev
+    nodes spanning the ranges present and fitted by a degree-8 Chebyshev series, which is
+    then evaluated per pixel (exact to micrometres, and a few operations per pixel).
+    """
     line = np.asarray(line, dtype=np.float64)
     rng = np.asarray(rng, dtype=np.float64)
-    shape = line.shape
-    line, rng = line.ravel(), rng.ravel()
+    out = np.full(line.shape, np.nan)
     ok = np.isfinite(line) & np.isfinite(rng)
-    out = np.full(line.size, np.nan)
     if not ok.any():
-        return out.reshape(shape)
+        return out
+    ct = np.asarray(geom.conv_time, dtype=np.float64)
     t = geom.t_first + line[ok] * geom.ati
-    ct = np.asarray(geom.conv_time)
     if ct.size == 1:
         k = np.zeros(t.shape, dtype=np.intp)
     else:
-        j = np.clip(np.searchsorted(ct, t), 1, ct.size - 1)
-        k = np.where(np.abs(t - ct[j - 1]) <= np.abs(ct[j] - t), j - 1, j)
+        mid = 0.5 * (ct[1:] + ct[:-1])  # ties go to the earlier record, as in GrdGeometry
+        k = np.searchsorted(mid, t, side="left")
     r = rng[ok]
-    g = _horner(geom.srgr[k], r - geom.sr0[k])
-    dcoef = geom.grsr[:, 1:] * np.arange(1, geom.grsr.shape[1])[None, :]
-    for _ in range(2):
-        x = g - geom.gr0[k]
-        g = g - (_horner(geom.grsr[k], x) - r) / _horner(dcoef[k], x)
-    out[ok] = g / geom.rps
-    return out.reshape(shape)
-
-
-def _horner(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Per-point polynomials: sum_i coef[n, i] * x[n] ** i."""
-    out = np.zeros_like(x, dtype=np.float64) + coef[:, -1]
-    for i in range(coef.shape[1] - 2, -1, -1):
-        out = out * x + coef[:, i]
+    vals = np.empty(r.shape)
+    for kk in range(int(k.min()), int(k.max()) + 1):
+        m = k == kk
+        if not m.any():
+            continue
+        rk = r[m]
+        lo, hi = float(rk.min()), float(rk.max())
+        if hi - lo < 1.0:
+            vals[m] = _ground_range(geom, int(kk), rk)
+            continue
+        nodes = 0.5 * (lo + hi) + 0.5 * (hi - lo) * np.cos(np.pi * (np.arange(17) + 0.5) / 17)
+        series = np.polynomial.chebyshev.Chebyshev.fit(nodes, _ground_range(geom, int(kk), nodes),
+                                                       8, domain=[lo, hi])
+        vals[m] = series(rk)
+    out[ok] = vals / geom.rps
     return out
+
+
+def _ground_range(geom: Any, k: int, rng: np.ndarray) -> np.ndarray:
+    """Ground range (m) of slant ranges with record ``k``'s polynomials: slant-to-ground
+    first guess, refined by Newton on the ground-to-slant polynomial."""
+    srgr, grsr = geom.srgr[k], geom.grsr[k]
+    g = np.polynomial.polynomial.polyval(rng - geom.sr0[k], srgr)
+    dcoef = grsr[1:] * np.arange(1, grsr.size)
+    for _ in range(3):
+        x = g - geom.gr0[k]
+        g = g - (np.polynomial.polynomial.polyval(x, grsr) - rng) / \
+            np.polynomial.polynomial.polyval(x, dcoef)
+    return g
 
 
 # ------------------------------------------------------------------------------------
@@ -349,7 +380,8 @@ class _Scene:
     grid: Grid
     pols: list[str]
     opts: dict[str, Any]
-    halo: int
+    halo: tuple[int, int]
+    """Rows and columns of layover/shadow context around each block."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -369,28 +401,44 @@ class _Scene:
         look = look_angle(orbit.position(t), xyz)
         return {"line": line, "range": rng, "look": look}
 
-    def block_geometry(self, window: Window) -> dict[str, np.ndarray]:
+    def block_geometry(self, window: Window, inner: tuple[slice, slice] | None = None
+                       ) -> dict[str, np.ndarray]:
         """Per pixel of ``window`` (grid pixels, may reach outside the grid): height, line,
-        pixel, slant range, look angle and the across-track order key."""
-        lon, lat = self.grid.coordinates(window)
-        h = self.dem.heights(lon, lat)
+        slant range, look angle and the across-track order key; ``pixel`` only over
+        ``inner`` (default: the whole window), where the output needs it."""
+        h = self.heights(window)
         fin = np.isfinite(h)
+        inner = inner or (slice(None), slice(None))
         if not fin.any():
             nan = np.full(h.shape, np.nan)
-            return {"height": h, "line": nan, "pixel": nan, "range": nan, "look": nan,
+            return {"height": h, "line": nan, "pixel": nan[inner], "range": nan, "look": nan,
                     "order": nan}
         hmin, hmax = float(h[fin].min()), float(h[fin].max())
         lut = GeometryLUT.build(self.grid, window, hmin, hmax, self.node_geometry,
-                                stride=int(self.opts["lut_stride"]),
-                                height_step=float(self.opts["height_step"]))
-        rows = np.arange(window.row, window.row + window.height, dtype=np.float64)[:, None]
-        cols = np.arange(window.col, window.col + window.width, dtype=np.float64)[None, :]
-        geo = lut.interpolate(rows, cols, h)
-        flat = lut.interpolate(rows, cols, np.full(h.shape, hmin), names=["range"])["range"]
-        geo["order"] = np.where(fin, flat, np.nan)
+                                stride=int(self.opts["lut_stride"]))
+        geo = lut.evaluate(h)
+        geo["order"] = lut.evaluate(hmin, names=["range"])["range"]
+        geo["order"][~fin] = np.nan
         geo["height"] = h
-        geo["pixel"] = slant_range_to_pixel(self.geom, geo["line"], geo["range"])
+        geo["pixel"] = slant_range_to_pixel(self.geom, geo["line"][inner], geo["range"][inner])
         return geo
+
+    def heights(self, window: Window) -> np.ndarray:
+        """Ellipsoidal DEM heights of a grid window: the DEM bilinearly, plus the geoid
+        undulation interpolated from every ``lut_stride``-th pixel (it is smooth)."""
+        lon, lat = self.grid.coordinates(window)
+        h = self.dem.heights(lon, lat, geoid=False)
+        if self.dem.geoid:
+            from ..sentinel1.geoid import geoid_undulation
+
+            step = int(self.opts["lut_stride"])
+            nr = math.ceil((window.height - 1) / step) + 2
+            nc = math.ceil((window.width - 1) / step) + 2
+            glon, glat = self.grid.lonlat(window.row + np.arange(nr)[:, None] * step,
+                                          window.col + np.arange(nc)[None, :] * step)
+            und = geoid_undulation(*np.broadcast_arrays(glat, glon))
+            h += upsample(und, step, window.height, window.width)
+        return h
 
     # -- radiometry -----------------------------------------------------------------------
     def backscatter(self, pol: str, win: Window) -> np.ndarray:
@@ -421,12 +469,12 @@ class _Scene:
     # -- one block -----------------------------------------------------------------------------
     def block(self, block: Window) -> np.ndarray:
         """Output bands (sigma0 per polarisation, layover/shadow) of one grid block."""
-        hr = self.halo
-        ext = Window(block.row - hr, block.col - hr, block.height + 2 * hr, block.width + 2 * hr)
-        geo = self.block_geometry(ext)
+        hr, hc = self.halo
+        ext = Window(block.row - hr, block.col - hc, block.height + 2 * hr, block.width + 2 * hc)
+        inner = (slice(hr, hr + block.height), slice(hc, hc + block.width))
+        geo = self.block_geometry(ext, inner)
         codes = layover_shadow(geo["line"], geo["range"], geo["look"], geo["order"])
-        inner = (slice(hr, hr + block.height), slice(hr, hr + block.width))
-        line, pixel = geo["line"][inner], geo["pixel"][inner]
+        line, pixel = geo["line"][inner], geo["pixel"]
         lines, pixels = self.shape
         inside = (np.isfinite(line) & np.isfinite(pixel) & (line >= 0) & (line <= lines - 1)
                   & (pixel >= 0) & (pixel <= pixels - 1))
@@ -463,10 +511,9 @@ def _open_scene(job: SceneJob, opts: dict[str, Any]) -> _Scene:
     hmin, hmax = dem.height_range(job.grid)
     pols = [p.upper() for p in job.polarisations]
     geom = prod.geometry(pols[0])
-    ny, nx = metres_per_pixel(job.grid)
     # layover reaches dh / tan(29 deg), shadow dh * tan(46 deg) across track (IW incidences)
     reach = (hmax - hmin) * max(1 / math.tan(math.radians(29.0)), math.tan(math.radians(46.0)))
-    halo = min(int(math.ceil(reach / min(nx, ny))) + 2, int(opts["max_halo"]))
+    halo = _halo(job.grid, geom, reach, 0.5 * (hmin + hmax), int(opts["max_halo"]))
     scene = _Scene(prod, geom, dem, job.grid, pols, opts, halo, list(getattr(prod, "notes", [])))
     if prod.ipf < BORDER_NOISE_IPF:
         scene.notes.append(f"IPF {prod.ipf_version}: GRD border noise removed "
@@ -476,6 +523,20 @@ def _open_scene(job: SceneJob, opts: dict[str, Any]) -> _Scene:
                            "noise to remove (ESA removes it in the processor)")
     _check_overlap(scene, hmin, hmax)
     return scene
+
+
+def _halo(grid: Grid, geom: Any, reach: float, height: float, cap: int) -> tuple[int, int]:
+    """(rows, cols) of context that cover ``reach`` metres along the range direction."""
+    ny, nx = metres_per_pixel(grid)
+    r, c = grid.height / 2, grid.width / 2
+    lon, lat = grid.lonlat(np.array([r, r + 1, r]), np.array([c, c, c + 1]))
+    _, pixel = geom.image_coordinates(lat, lon, np.full(3, height))
+    # gradient of the range coordinate in metres north/east: the ground range direction
+    dn, de = -(pixel[1] - pixel[0]) / ny, (pixel[2] - pixel[0]) / nx
+    norm = math.hypot(dn, de) or 1.0
+    rows = int(math.ceil(reach * abs(dn) / norm / ny)) + 4
+    cols = int(math.ceil(reach * abs(de) / norm / nx)) + 4
+    return min(rows, cap), min(cols, cap)
 
 
 def _check_overlap(scene: _Scene, hmin: float, hmax: float) -> None:
@@ -558,7 +619,7 @@ class NativeEngine:
 
 def _write_log(job: SceneJob, scene: _Scene, seconds: float) -> None:
     lines = [f"product {scene.prod.id}", f"engine native, {seconds:.2f} s",
-             f"orbit {scene.prod.orbit_source}", f"dem {job.dem}", f"halo {scene.halo} px"]
+             f"orbit {scene.prod.orbit_source}", f"dem {job.dem}", f"halo {scene.halo[0]} rows, {scene.halo[1]} cols"]
     lines += [f"note: {n}" for n in scene.notes]
     try:
         job.log_path.parent.mkdir(parents=True, exist_ok=True)
