@@ -6,6 +6,7 @@ OUTDIR/
   inventory.gpkg                landslide polygons (EPSG:4326)
   scenes/<product_id>.zip       Sentinel-1 IW GRDH VV+VH, ascending and descending
   truth/landslides.tif          0/1 landslide mask on the event grid
+  truth/landcover.tif           land cover codes (0 forest, 1 grassland, 2 bare)
   truth/sigma0/<product_id>.tif noise-free sigma0 per scene on the event grid
                                 (bands sigma0_VV, sigma0_VH, layover_shadow)
   truth/settings.json           every simulation parameter and per-scene factor
@@ -113,13 +114,17 @@ class _World:
         m = s.dem_margin
         window = (slice(m, m + event.height), slice(m, m + event.width))
         slides = inventory.make_landslides(dem, window, slope, p, q, _rng(seed, 3), s)
-        inventory.write_inventory(out / "inventory.gpkg", slides)
+        inventory.write_inventory(out / "inventory.gpkg", slides,
+                                  {pol: s.change_db[pol] for pol in s.polarisations})
         slide_id = inventory.rasterize_ids(slides, dem)
         jitter = np.array([0.0] + [sl.change_jitter_db for sl in slides], dtype=np.float32)
         write_raster(out / "truth" / "landslides.tif", (slide_id[window] > 0).astype(np.uint8),
                      event, descriptions=["landslide"], dtype="uint8", nodata=None,
                      tags={"source": f"sarflow.simulate seed {seed}",
                            "landslides": len(slides)})
+        write_raster(out / "truth" / "landcover.tif", landcover[window], event,
+                     descriptions=["landcover"], dtype="uint8", nodata=None,
+                     tags={"classes": ",".join(f"{k}={c}" for k, c in enumerate(LANDCOVER_CLASSES))})
         dxs, dy = terrain.metric_spacing(dem)
         n = terrain._noise(dem.shape, float(np.mean(dxs)), dy, _rng(seed, 4), 2.0, 2 * dy, 60.0)
         texture = 10.0 ** (s.texture_db * n / 10.0)

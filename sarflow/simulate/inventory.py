@@ -129,11 +129,13 @@ def _memory_layer(slides: list[Landslide]):
     return ds, layer
 
 
-def _fill(layer, slides: list[Landslide]) -> None:
+def _fill(layer, slides: list[Landslide], change_db: dict[str, float] | None = None) -> None:
     from osgeo import ogr
 
     layer.CreateField(ogr.FieldDefn("id", ogr.OFTInteger))
     layer.CreateField(ogr.FieldDefn("area_m2", ogr.OFTReal))
+    for pol in (change_db or {}):
+        layer.CreateField(ogr.FieldDefn(f"change_{pol.lower()}_db", ogr.OFTReal))
     defn = layer.GetLayerDefn()
     for i, s in enumerate(slides, start=1):
         ring = ogr.Geometry(ogr.wkbLinearRing)
@@ -144,6 +146,8 @@ def _fill(layer, slides: list[Landslide]) -> None:
         feat = ogr.Feature(defn)
         feat.SetField("id", i)
         feat.SetField("area_m2", round(s.area_m2, 1))
+        for pol, base in (change_db or {}).items():
+            feat.SetField(f"change_{pol.lower()}_db", round(base + s.change_jitter_db, 3))
         feat.SetGeometry(poly)
         feat.SetFID(i)
         layer.CreateFeature(feat)
@@ -165,8 +169,11 @@ def rasterize_ids(slides: list[Landslide], grid: Grid) -> np.ndarray:
     return out.GetRasterBand(1).ReadAsArray().astype(np.int32)
 
 
-def write_inventory(path: str | os.PathLike, slides: list[Landslide]) -> Path:
-    """Write the polygons as a GeoPackage (EPSG:4326, fields id and area_m2), reproducibly."""
+def write_inventory(path: str | os.PathLike, slides: list[Landslide],
+                    change_db: dict[str, float] | None = None) -> Path:
+    """Write the polygons as a GeoPackage (EPSG:4326), reproducibly: fields ``id``,
+    ``area_m2`` and, with ``change_db``, each landslide's simulated backscatter change
+    ``change_<pol>_db`` (post - pre)."""
     from osgeo import gdal, ogr, osr
 
     ogr.UseExceptions()
@@ -181,7 +188,7 @@ def write_inventory(path: str | os.PathLike, slides: list[Landslide]) -> Path:
             layer = ds.CreateLayer("landslides", srs, ogr.wkbPolygon,
                                    options=["SPATIAL_INDEX=NO"])
             ds.StartTransaction()
-            _fill(layer, slides)
+            _fill(layer, slides, change_db)
             ds.CommitTransaction()
             ds = None
         finally:
