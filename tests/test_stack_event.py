@@ -40,7 +40,8 @@ SCENES = [
     ("d_pre2", "DESCENDING", -13 * 24, "18", -8.0),
     ("d_pre3", "DESCENDING", -1 * 24, "18", -7.0),
     ("d_post1", "DESCENDING", 24, "18", -9.0),       # NaN over S
-    ("d_post2", "DESCENDING", 13 * 24, "18", -10.0),
+    ("d_post2a", "DESCENDING", 13 * 24, "18", -10.0),   # one date in two frames:
+    ("d_post2b", "DESCENDING", 13 * 24 + 0.007, "18", -10.0),  # 25 s later, rows 12-29
     ("d_post3", "DESCENDING", 25 * 24, "18", -11.0),
 ]
 
@@ -60,6 +61,10 @@ def _write_scene(folder: Path, name: str, pass_: str, hours: float, orbit: str, 
     data = np.stack([10 ** (db["VV"] / 10), 10 ** (db["VH"] / 10), mask]).astype(np.float32)
     if name == "d_post1":
         data[:, S[0], S[1]] = np.nan
+    if name == "d_post2a":
+        data[:, 15:] = np.nan
+    if name == "d_post2b":
+        data[:, :12] = np.nan
     tags = {"product_id": name, "pass": pass_, "relative_orbit": orbit,
             "acquisition_time": t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "orbit_source": "POEORB",
             "engine": "native", "polarisations": "VV,VH"}
@@ -105,7 +110,8 @@ def test_medians_and_counts(event):
     assert m[1, 15, 5] == 3 and m[1, 1, 25] == 2 and m[1, 22, 5] == 0
     info = raster_info(paths["median_desc_VH_post"])
     assert info.descriptions == ("median_db", "count")
-    assert json.loads(info.tags["product_ids"]) == ["d_post1", "d_post2", "d_post3"]
+    assert json.loads(info.tags["product_ids"]) == ["d_post1", "d_post2a+d_post2b", "d_post3"]
+    assert len(json.loads(info.tags["dates"])) == 3      # the two frames are one date
     assert info.tags["units"] == "dB" and "10*log10" in info.tags["db_conversion"]
 
 
@@ -226,7 +232,7 @@ def test_existing_dask_cluster_by_address(event, tmp_path):
     for f in WorkDir(cfg.output).preprocessed.glob("*.tif"):
         os.link(f, pre / f.name)
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
-                      dashboard_address=None) as cluster:
+                      dashboard_address=":0") as cluster:
         assert cluster.scheduler_address.startswith("tcp://")
         out = stack_event(other, scheduler=cluster.scheduler_address, block_size=16, progress=False)
     np.testing.assert_array_equal(_read(out["G1"]), _read(paths["G1"]))

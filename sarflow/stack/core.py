@@ -25,7 +25,8 @@ import numpy as np
 from ..grid import Grid, RasterWriter, Window, atomic_path, raster_info, read_raster
 from ..workdir import WorkDir
 from .kernel import DB_NOTE, nanmedian_stack, to_db
-from .scenes import PASSES, POLS, WINDOWS, SceneFile, Selection, check_polarisations, digest, scan, select
+from .scenes import (PASSES, POLS, WINDOWS, Acquisition, Selection, check_polarisations, digest,
+                     scan, select)
 
 log = logging.getLogger("sarflow.stack")
 
@@ -57,21 +58,35 @@ class Source:
     mask_band: int | None = None
 
 
-def read_db_stack(sources: Sequence[Source], window: Window | None = None) -> np.ndarray:
-    """Pixels of ``sources`` in dB as (bands, time, rows, cols) float32, masked pixels NaN."""
+def _read_db(src: Source, window: Window | None) -> np.ndarray:
+    """One source's data bands in dB, (bands, rows, cols), masked pixels NaN."""
+    nb = len(src.bands)
+    raw = read_raster(src.path, window, bands=list(src.bands) + ([src.mask_band] if src.mask_band else []))
+    out = to_db(raw[:nb])
+    if src.mask_band:
+        out[:, raw[nb] != 0] = np.nan
+    return out
+
+
+def read_db_stack(sources: Sequence[Source | Sequence[Source]], window: Window | None = None
+                  ) -> np.ndarray:
+    """Pixels of ``sources`` in dB as (bands, time, rows, cols) float32, masked pixels NaN.
+
+    An item that is a sequence of sources is one date made of several frames: each pixel
+    takes the first frame that has a valid value there.
+    """
     if not sources:
         raise ValueError("read_db_stack needs at least one source")
-    nb = len(sources[0].bands)
     out = None
-    for i, src in enumerate(sources):
-        idx = list(src.bands) + ([src.mask_band] if src.mask_band else [])
-        raw = read_raster(src.path, window, bands=idx)
+    for i, item in enumerate(sources):
+        frames = (item,) if isinstance(item, Source) else tuple(item)
+        data = _read_db(frames[0], window)
+        for frame in frames[1:]:
+            gap = np.isnan(data)
+            data[gap] = _read_db(frame, window)[gap]
         if out is None:
-            out = np.empty((nb, len(sources)) + raw.shape[1:], np.float32)
-        for b in range(nb):
-            to_db(raw[b], out=out[b, i])
-            if src.mask_band:
-                out[b, i][raw[nb] != 0] = np.nan
+            out = np.empty((data.shape[0], len(sources)) + data.shape[1:], np.float32)
+        out[:, i] = data
     return out
 
 
@@ -86,8 +101,9 @@ def median_db_files(paths: Sequence[Path | str], band: int = 1, mask_band: int |
     return nanmedian_stack(data[0])
 
 
-def _scene_sources(scenes: Sequence[SceneFile]) -> tuple[Source, ...]:
-    return tuple(Source(s.path, tuple(s.bands[p] for p in POLS), s.mask_band) for s in scenes)
+def _sources(acq: Acquisition) -> tuple[Source, ...]:
+    """The frames of one acquisition as sources of the VV, VH and mask bands."""
+    return tuple(Source(s.path, tuple(s.bands[p] for p in POLS), s.mask_band) for s in acq.scenes)
 
 
 # ------------------------------------------------------------------------------------
@@ -98,9 +114,9 @@ def _scene_sources(scenes: Sequence[SceneFile]) -> tuple[Source, ...]:
 class BlockPlan:
     """What every block task reads: the sources of each (pass, window) stack and the pair."""
 
-    stacks: dict[tuple[str, str], tuple[Source, ...]]
-    single_pre: Source
-    single_post: Source
+    stacks: dict[tuple[str, str], tuple[tuple[Source, ...], ...]]
+    single_pre: tuple[Source, ...]
+    single_post: tuple[Source, ...]
 
 
 def fuse(change_asc: np.ndarray, change_desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +182,7 @@ def selection_path(wd: WorkDir) -> Path:
     return wd.stack / "selection.json"
 
 
-def _dates(scenes: Sequence[SceneFile]) -> list[str]:
+def _dates(scenes: Sequence[Acquisition]) -> list[str]:
     return [s.date for s in scenes]
 
 
@@ -256,7 +272,7 @@ def _client(workers: int, scheduler: str | None) -> Iterator[object]:
             yield client
         return
     with LocalCluster(n_workers=1, threads_per_worker=workers, processes=False,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client
 
 
@@ -333,13 +349,13 @@ def stack_event(cfg, *, workers: int | None = None, scheduler: str | None = None
         return paths
     for s in sel.ignored:
         log.info("not in the pre or post window, ignored: %s (%s)", s.product_id, s.date)
-    plan = BlockPlan(stacks={k: _scene_sources(v) for k, v in sel.stacks.items()},
-                     single_pre=_scene_sources([sel.nearest_pre])[0],
-                     single_post=_scene_sources([sel.nearest_post])[0])
+    plan = BlockPlan(stacks={k: tuple(_sources(a) for a in v) for k, v in sel.stacks.items()},
+                     single_pre=_sources(sel.nearest_pre), single_post=_sources(sel.nearest_post))
     max_dates = max(len(v) for v in sel.stacks.values())
     n = workers or default_workers(block_size, max_dates)
     windows = list(grid.blocks(block_size))
-    log.info("stacking %d scenes on a %d x %d grid in %d blocks (%s)", len(scenes) - len(sel.ignored),
+    used = sum(len(a.scenes) for v in sel.stacks.values() for a in v)
+    log.info("stacking %d scene outputs on a %d x %d grid in %d blocks (%s)", used,
              grid.width, grid.height, len(windows), scheduler or f"{n} local threads")
     with contextlib.ExitStack() as stack:
         writers = {name: stack.enter_context(RasterWriter(o.path, grid, len(o.descriptions),

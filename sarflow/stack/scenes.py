@@ -38,14 +38,61 @@ class SceneFile:
         return self.time.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+FRAME_GAP = dt.timedelta(minutes=5)
+"""Scene outputs of one pass and relative orbit starting within this of each other are
+consecutive frames of one datatake: one date, mosaicked."""
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """One date of one pass over the area: one scene output, or several consecutive frames."""
+
+    scenes: tuple[SceneFile, ...]
+
+    @property
+    def time(self) -> dt.datetime:
+        return self.scenes[0].time
+
+    @property
+    def date(self) -> str:
+        return self.scenes[0].date
+
+    @property
+    def pass_(self) -> str:
+        return self.scenes[0].pass_
+
+    @property
+    def relative_orbit(self) -> str:
+        return self.scenes[0].relative_orbit
+
+    @property
+    def product_id(self) -> str:
+        return "+".join(s.product_id for s in self.scenes)
+
+
+def acquisitions(scenes: Sequence[SceneFile], gap: dt.timedelta = FRAME_GAP) -> list[Acquisition]:
+    """Group time-sorted scene outputs into acquisitions (frames of one datatake together)."""
+    groups: list[list[SceneFile]] = []
+    last: dict[tuple[str, str], list[SceneFile]] = {}
+    for s in sorted(scenes, key=lambda x: x.time):
+        key = (s.pass_, s.relative_orbit)
+        group = last.get(key)
+        if group is not None and s.time - group[-1].time <= gap:
+            group.append(s)
+            continue
+        last[key] = [s]
+        groups.append(last[key])
+    return [Acquisition(tuple(g)) for g in groups]
+
+
 @dataclass
 class Selection:
-    """The scenes of each (pass, window) stack, sorted by time, and the single-scene pair."""
+    """The acquisitions of each (pass, window) stack, sorted by time, and the single pair."""
 
-    stacks: dict[tuple[str, str], list[SceneFile]]
-    nearest_pre: SceneFile
-    nearest_post: SceneFile
-    ignored: list[SceneFile] = field(default_factory=list)
+    stacks: dict[tuple[str, str], list[Acquisition]]
+    nearest_pre: Acquisition
+    nearest_post: Acquisition
+    ignored: list[Acquisition] = field(default_factory=list)
 
     def describe(self) -> dict:
         """Plain-data summary (dates and product ids per stack) for tags and state files."""
@@ -107,14 +154,14 @@ def _in(t: dt.datetime, window: tuple[dt.datetime, dt.datetime]) -> bool:
 
 def select(scenes: Sequence[SceneFile], pre: tuple[dt.datetime, dt.datetime],
            post: tuple[dt.datetime, dt.datetime], event_time: dt.datetime) -> Selection:
-    """Sort scenes into (pass, window) stacks; pre means before the event, post at or after.
+    """Sort acquisitions into (pass, window) stacks; pre means before the event, post at or after.
 
-    The single-scene pair (groups G4-G6) is the first ascending post-event scene and the
-    last ascending pre-event scene of the same relative orbit (else the last one of any).
+    The single-scene pair (groups G4-G6) is the first ascending post-event acquisition and
+    the last ascending pre-event one of the same relative orbit (else the last one of any).
     """
-    stacks: dict[tuple[str, str], list[SceneFile]] = {(p, w): [] for p in PASSES.values() for w in WINDOWS}
+    stacks: dict[tuple[str, str], list[Acquisition]] = {(p, w): [] for p in PASSES.values() for w in WINDOWS}
     ignored = []
-    for s in scenes:
+    for s in acquisitions(scenes):
         if _in(s.time, pre) and s.time < event_time:
             stacks[(s.pass_, "pre")].append(s)
         elif _in(s.time, post) and s.time >= event_time:
@@ -145,8 +192,8 @@ def check_polarisations(polarisations: Sequence[str]) -> None:
 def digest(selection: Selection, extra: dict) -> str:
     """A fingerprint of the inputs (paths, sizes, mtimes) and settings of a stack run."""
     items = []
-    for key, scenes in sorted(selection.stacks.items()):
-        for s in scenes:
+    for key, acqs in sorted(selection.stacks.items()):
+        for s in (s for a in acqs for s in a.scenes):
             st = os.stat(s.path)
             items.append([list(key), str(s.path), st.st_size, st.st_mtime_ns])
     items.append(["single", selection.nearest_pre.product_id, selection.nearest_post.product_id])
