@@ -166,3 +166,20 @@ def test_train_command_on_an_event(tmp_path):
     assert json.loads(again.output)["train_seconds"] == summary["train_seconds"]  # resumed
     bad = CliRunner().invoke(cli, ["train", str(path), "--filters", "4,8"])
     assert bad.exit_code == 2 and "--grid" in bad.output
+
+
+def test_train_command_on_a_dataset_folder(dataset_dir, tmp_path):
+    from sarflow.cli import cli
+    from sarflow.modelio import read_meta
+
+    args = ["-q", "train", "--dataset", str(dataset_dir), "--out", str(tmp_path), "--grid",
+            "--filters", "4", "--batch-size", "16", "--learning-rate", "0.01", "--epochs", "1",
+            "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert [r["run"] for r in summary["table"]] == ["dppa_unet_f4_b16_lr0.01"]
+    assert read_meta(tmp_path / "best_dppa_unet" / "model.keras")["filters"] == 4
+    assert (tmp_path / "best_dppa_unet" / "grid.csv").read_text().startswith("run,filters")
+    neither = CliRunner().invoke(cli, ["train"])
+    assert neither.exit_code == 2 and "--dataset" in neither.output
