@@ -179,8 +179,10 @@ def build_dataset(cfg, group: str | None = None, *, labels_path: str | os.PathLi
     grid = cfg.grid()
     grid.check_same(raster_info(image).grid, f"group raster {image}")
     labels = Path(labels_path) if labels_path else wd.labels
-    if not labels.exists():
-        if labels_path is not None or cfg.inventory is None:
+    if labels_path is not None and not labels.exists():
+        raise InputError(f"labels raster {labels} not found")
+    if labels_path is None and _labels_stale(labels, cfg.inventory):
+        if cfg.inventory is None:
             raise ConfigError(f"no labels at {labels} and no 'inventory' in the event config; "
                               "set inventory to the landslide polygons")
         log.info("rasterising %s onto the event grid", cfg.inventory)
@@ -190,6 +192,17 @@ def build_dataset(cfg, group: str | None = None, *, labels_path: str | os.PathLi
     return make_patches(image, labels, wd.dataset(group), window=window,
                         patch_size=m.patch_size, test_fraction=m.test_fraction, seed=m.seed,
                         group=group, force=force)
+
+
+def _labels_stale(labels: Path, inventory: Path | None) -> bool:
+    """True when the labels raster is missing, or made from another or an older inventory."""
+    if not labels.exists():
+        return True
+    if inventory is None or not Path(inventory).exists():
+        return False
+    made_from = raster_info(labels).tags.get("inventory")
+    return (made_from != str(inventory)
+            or Path(inventory).stat().st_mtime > labels.stat().st_mtime)
 
 
 def make_patches(image: str | os.PathLike, labels: str | os.PathLike, out_dir: str | os.PathLike,

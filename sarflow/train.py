@@ -513,6 +513,8 @@ def _event_dataset(cfg, group: str) -> Path:
 def publish_best(best: dict, rows: list[dict], dest: str | os.PathLike) -> dict:
     """Copy the best run's model to ``dest`` with a result.json holding the grid table."""
     dest = Path(dest)
+    if "model" not in best:   # a non-chief multi-worker task wrote nothing
+        return best
     src = Path(best["model"])
     with atomic_path(dest / MODEL) as tmp:
         try:

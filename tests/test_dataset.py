@@ -232,3 +232,27 @@ def test_build_dataset_from_event_and_cli(tmp_path):
     assert report["train"] + report["test"] == 6 and m["group"] == "G1"
     missing = CliRunner().invoke(cli, ["dataset", str(path), "--group", "G2"])
     assert missing.exit_code == 2 and "sarflow stack" in missing.output
+
+
+def test_labels_follow_a_changed_inventory(tmp_path):
+    import os
+
+    from sarflow.config import load_config
+    from sarflow.dataset import build_dataset
+    from sarflow.workdir import WorkDir
+
+    path = _write_event(tmp_path)
+    cfg = load_config(path)
+    build_dataset(cfg, "G1")
+    labels = WorkDir(cfg.output).labels
+    assert read_raster(labels)[0].sum() == 600
+    inv = json.loads((tmp_path / "inv.geojson").read_text())
+    ring = inv["features"][0]["geometry"]["coordinates"][0]
+    ring[2][1] = ring[3][1] = ring[0][1] - (ring[0][1] - ring[2][1]) / 3  # 30 -> 10 rows
+    (tmp_path / "inv.geojson").write_text(json.dumps(inv))
+    later = labels.stat().st_mtime + 5
+    os.utime(tmp_path / "inv.geojson", (later, later))
+    build_dataset(cfg, "G1")
+    assert read_raster(labels)[0].sum() == 200
+    with pytest.raises(InputError, match="not found"):
+        build_dataset(cfg, "G1", labels_path=tmp_path / "none.tif")
