@@ -35,7 +35,7 @@ def _timed(cfg, n_workers: int, out: Path) -> float:
     shutil.rmtree(out, ignore_errors=True)
     cfg.output = out
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                      host="127.0.0.1", dashboard_address=None) as cluster:
+                      host="127.0.0.1", dashboard_address=":0") as cluster:
         with Client(cluster) as client:
             _warm(client)
         t0 = time.perf_counter()

@@ -323,7 +323,7 @@ def _local_cluster(n: int, memory_gb: float) -> Any:
             "calling script; put the call under `if __name__ == \"__main__\":`")
     return LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                         memory_limit=f"{memory_gb}GiB", host="127.0.0.1",
-                        dashboard_address=None, silence_logs=logging.ERROR)
+                        dashboard_address=":0", silence_logs=logging.ERROR)
 
 
 def _connect(address: str) -> Any:

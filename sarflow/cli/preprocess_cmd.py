@@ -68,7 +68,7 @@ def print_summary(summary) -> None:
                          overflow="fold")
     for s in summary.scenes:
         detail = Path(s.log).name if s.outcome == "done" else f"{s.reason} ({s.log})"
-        table.add_row(s.product_id, s.window or "?", (s.pass_direction or "?")[:4],
+        table.add_row(s.product_id, s.window or "?", {"ASCENDING": "asc", "DESCENDING": "desc"}.get(s.pass_direction or "", "?"),
                       s.engine or "", s.orbit_source or "", f"{s.seconds:.1f}" if s.seconds else "",
                       f"[{style[s.outcome]}]{s.outcome}[/]",
                       detail if s.outcome != "existing" else "")
