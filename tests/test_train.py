@@ -183,3 +183,22 @@ def test_train_command_on_a_dataset_folder(dataset_dir, tmp_path):
     assert (tmp_path / "best_dppa_unet" / "grid.csv").read_text().startswith("run,filters")
     neither = CliRunner().invoke(cli, ["train"])
     assert neither.exit_code == 2 and "--dataset" in neither.output
+
+
+def test_flip_augmentation_moves_image_and_mask_together():
+    x = np.arange(2 * 4 * 4 * 2, dtype=np.float32).reshape(2, 4, 4, 2)
+    y = (x[..., :1] % 3 == 0).astype(np.float32)
+    pipeline = train.make_pipeline(x, y, batch_size=2, seed=5)
+    seen = set()
+    for _ in range(12):                                    # epochs reshuffle and re-flip
+        for xb, yb in pipeline:
+            for xi, yi in zip(xb.numpy(), yb.numpy()):
+                k = int(xi[..., 0].min() // 32)            # which patch
+                flips = {(v, h): np.flip(np.flip(x[k], 0) if v else x[k], 1) if h
+                         else (np.flip(x[k], 0) if v else x[k])
+                         for v in (0, 1) for h in (0, 1)}
+                match = [key for key, arr in flips.items() if np.array_equal(arr, xi)]
+                assert len(match) == 1
+                np.testing.assert_array_equal(yi, (xi[..., :1] % 3 == 0).astype(np.float32))
+                seen.add(match[0])
+    assert seen == {(0, 0), (0, 1), (1, 0), (1, 1)}
