@@ -17,6 +17,7 @@ import math
 import os
 import re
 import shutil
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -203,6 +204,7 @@ class DemSampler:
                 raise InputError(f"DEM {self.path} is not in EPSG:4326 longitude/latitude; "
                                  "warp it with gdalwarp -t_srs EPSG:4326")
         band = self._ds.GetRasterBand(1)
+        self._lock = threading.Lock()  # one GDAL dataset: reads from threads take turns
         self.info = DemInfo(self._ds.RasterXSize, self._ds.RasterYSize, tuple(gt),
                             band.GetNoDataValue())
 
@@ -249,11 +251,40 @@ class DemSampler:
             h = geoid_to_ellipsoid(h, lat, lon)
         return h
 
+    def lattice_heights(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Heights at every (lat[i], lon[j]) of 1-D coordinate vectors (a lat/lon lattice),
+        bilinear and separable (rows, then columns), without the geoid: (len(lat), len(lon)).
+
+        NaN where the DEM has no data or the point lies outside it.
+        """
+        x, y = self._pixel(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
+        out = np.full((y.size, x.size), np.nan)
+        eps = 1e-6
+        okx = (x >= -eps) & (x <= self.info.width - 1 + eps)
+        oky = (y >= -eps) & (y <= self.info.height - 1 + eps)
+        if not okx.any() or not oky.any():
+            return out
+        xs, ys = np.clip(x[okx], 0, self.info.width - 1), np.clip(y[oky], 0, self.info.height - 1)
+        c0, r0 = int(np.floor(xs.min())), int(np.floor(ys.min()))
+        c1 = min(int(np.floor(xs.max())) + 2, self.info.width)
+        r1 = min(int(np.floor(ys.max())) + 2, self.info.height)
+        data = self.read(Window(r0, c0, r1 - r0, c1 - c0))
+        ri = np.minimum(np.floor(ys) - r0, max(data.shape[0] - 2, 0)).astype(np.intp)
+        ci = np.minimum(np.floor(xs) - c0, max(data.shape[1] - 2, 0)).astype(np.intp)
+        fy = (ys - r0 - ri)[:, None]
+        fx = xs - c0 - ci
+        r1i = np.minimum(ri + 1, data.shape[0] - 1)
+        c1i = np.minimum(ci + 1, data.shape[1] - 1)
+        rows = data[ri] * (1 - fy) + data[r1i] * fy
+        out[np.ix_(oky, okx)] = rows[:, ci] * (1 - fx) + rows[:, c1i] * fx
+        return out
+
     def read(self, window: Window) -> np.ndarray:
         """DEM pixels of a window as float64 with NaN for nodata."""
         try:
-            arr = self._ds.GetRasterBand(1).ReadAsArray(window.col, window.row, window.width,
-                                                        window.height)
+            with self._lock:
+                arr = self._ds.GetRasterBand(1).ReadAsArray(window.col, window.row, window.width,
+                                                            window.height)
         except RuntimeError as exc:
             raise CorruptInputError(f"cannot read DEM {self.path}: {exc}") from None
         arr = arr.astype(np.float64)

@@ -77,8 +77,8 @@ def _brute_force(line: np.ndarray, rng: np.ndarray, look: np.ndarray, order: np.
         same = bins == bins[i]
         nearer = same & (order < order[i])
         farther = same & (order > order[i])
-        lay = (rng[nearer] > rng[i] + 0.05).any() or (rng[farther] < rng[i] - 0.05).any()
-        sha = (look[nearer] > look[i] + 1e-7).any()
+        lay = (rng[nearer] > rng[i] + 3.0).any() or (rng[farther] < rng[i] - 3.0).any()
+        sha = (look[nearer] > look[i] + 3.0 / rng.mean()).any()
         codes[i] = lay * LAYOVER + sha * SHADOW
     return codes
 
@@ -140,3 +140,36 @@ def test_geometry_lut_reproduces_smooth_functions() -> None:
     assert np.abs(got["b"] - exact["b"])[1:].max() < 1.05 * bound_b
     # the degree grows with the relief
     assert GeometryLUT.degree_for(50) == 1 and GeometryLUT.degree_for(3000) == 3
+
+
+def test_layover_shadow_grid_prefilter_is_exact() -> None:
+    """Sorting only the lines near steep pixels gives the full computation's answer."""
+    from sarflow.engines.native import layover_shadow_grid
+
+    rows, cols = np.mgrid[0:300, 0:400].astype(float)
+    rng = np.random.default_rng(5)
+    from scipy.ndimage import gaussian_filter
+
+    hills = gaussian_filter(rng.standard_normal((300, 400)), 6)
+    h = 40 * hills / hills.std() + 100  # gentle hills (slopes well below 0.35)
+    h += 900 * np.exp(-(((cols - 250) / 25) ** 2 + ((rows - 150) / 60) ** 2))  # a steep massif
+    x = 400e3 + 10.0 * cols + 1.5 * rows  # ground across track, m (slightly tilted grid)
+    sat_h = 700e3
+    geo = {"height": h, "line": rows + 0.15 * cols,
+           "range": np.hypot(x, sat_h - h), "look": np.arctan2(x, sat_h - h),
+           "order": np.hypot(x, sat_h - h.min())}
+    geo["height"][0, :5] = np.nan
+    for k in ("line", "range", "look", "order"):
+        geo[k][0, :5] = np.nan
+    full = layover_shadow(geo["line"], geo["range"], geo["look"], geo["order"])
+    fast = layover_shadow_grid(geo, (10.0, 10.0))
+    np.testing.assert_array_equal(fast, full)
+    # reach: 1000 m of relief at 29..46 degrees incidence spans at most 1000 / tan 29 m
+    reach = 1000 / np.tan(np.radians(29))
+    np.testing.assert_array_equal(layover_shadow_grid(geo, (10.0, 10.0), reach), full)
+    assert (full & LAYOVER).sum() > 100 and (full & SHADOW).sum() > 100
+    assert (full[0, :5] == 255).all()
+    # layover on the slope facing the radar (near range, small x), shadow behind the peak
+    lay_cols = cols[(full & LAYOVER) > 0]
+    sha_cols = cols[(full & SHADOW) > 0]
+    assert np.median(lay_cols) < 250 < np.median(sha_cols)

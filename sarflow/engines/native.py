@@ -28,11 +28,11 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..dem import DemSampler, bilinear
+from ..dem import DemSampler
 from ..errors import InputError, ProcessingError, SarflowError
 from ..grid import Grid, RasterWriter, Window
 from . import REQUIRED_TAGS, SceneJob, SceneResult, band_names
@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "calibration": "sigma0",    # sigma0 (default), beta0 or gamma0
     "thermal_noise": True,      # subtract the noise LUT
     "geoid": True,              # the DEM holds EGM96 heights (SRTM); False: ellipsoidal
+    "threads": 1,               # blocks processed at once (the pipeline runs scenes in parallel)
 }
 
 BORDER_NOISE_IPF = 2.90
@@ -205,7 +206,7 @@ class GeometryLUT:
 # ------------------------------------------------------------------------------------
 
 def layover_shadow(line: np.ndarray, slant_range: np.ndarray, look: np.ndarray,
-                   order: np.ndarray, tol_range: float = 0.05, tol_look: float = 1e-7
+                   order: np.ndarray, tol_range: float = 3.0, tol_look: float | None = None
                    ) -> np.ndarray:
     """Layover/shadow codes (0 clear, 1 layover, 2 shadow, 3 both; 255 unknown) of points.
 
@@ -215,6 +216,11 @@ def layover_shadow(line: np.ndarray, slant_range: np.ndarray, look: np.ndarray,
     farther on the ground lies nearer (active and passive layover).  Shadow: a point nearer
     on the ground is seen under a larger look angle.  Vectorised: segmented running max/min
     through per-line offsets.
+
+    Reversals smaller than ``tol_range`` metres of slant range (default 3 m, half a GRD
+    pixel in slant range) are sub-resolution jitter (two points of one zero-Doppler line at
+    almost the same ground range but different heights), not layover; ``tol_look``
+    (default: ``tol_range`` over the mean slant range) does the same for shadow.
     """
     shape = line.shape
     line, rng, lk, order = (np.asarray(a, dtype=np.float64).ravel()
@@ -224,6 +230,8 @@ def layover_shadow(line: np.ndarray, slant_range: np.ndarray, look: np.ndarray,
     if not ok.any():
         return codes.reshape(shape)
     idx = np.flatnonzero(ok)
+    if tol_look is None:
+        tol_look = tol_range / float(np.mean(rng[idx]))
     bins = np.rint(line[idx])
     bins -= bins.min()
     o = order[idx] - order[idx].min()
@@ -245,6 +253,59 @@ def layover_shadow(line: np.ndarray, slant_range: np.ndarray, look: np.ndarray,
     sha = av < prev_amax - tol_look
     codes[idx] = lay * LAYOVER + sha * SHADOW
     return codes.reshape(shape)
+
+
+STEEP = 0.35
+"""Terrain gradient (per axis) below which no layover or shadow can occur: IW incidences
+are at least 29 degrees (layover needs a slope steeper than tan 29 = 0.55 along some
+path, shadow tan 44 = 0.97), and a 4-neighbour path between two pixels is at most
+sqrt(2) times longer than the straight line (0.35 * sqrt(2) < 0.55)."""
+
+
+def layover_shadow_grid(geo: dict[str, np.ndarray], pixel_m: tuple[float, float],
+                        reach: float = np.inf) -> np.ndarray:
+    """:func:`layover_shadow` over a grid window, sorting only what can be affected.
+
+    Only pixels whose zero-Doppler line (+-1) holds a steep pixel (gradient above
+    :data:`STEEP`) and that lie within ``reach`` metres across track of one can be in
+    layover or shadow (a reversal needs a steep stretch between the two points, and
+    spans at most relief / tan(incidence) or relief * tan(incidence) of ground); all
+    other pixels are clear (255 where the geometry is unknown).
+    """
+    h = geo["height"]
+    ny, nx = pixel_m
+    with np.errstate(invalid="ignore"):
+        gy = np.abs(np.diff(h, axis=0)) > STEEP * ny
+        gx = np.abs(np.diff(h, axis=1)) > STEEP * nx
+    steep = np.zeros(h.shape, dtype=bool)
+    steep[:-1] |= gy
+    steep[1:] |= gy
+    steep[:, :-1] |= gx
+    steep[:, 1:] |= gx
+    keys = ("line", "range", "look", "order")
+    ok = np.logical_and.reduce([np.isfinite(geo[k]) for k in keys])
+    codes = np.where(ok, np.uint8(CLEAR), np.uint8(255))
+    steep &= ok
+    if not steep.any():
+        return codes
+    bins = np.rint(np.where(ok, geo["line"], 0.0)).astype(np.int64)
+    b0 = int(bins[ok].min()) - 1
+    b = bins - b0
+    nb = int(b[ok].max()) + 2
+    order = geo["order"]
+    lo = np.full(nb, np.inf)
+    hi = np.full(nb, -np.inf)
+    np.minimum.at(lo, b[steep], order[steep])
+    np.maximum.at(hi, b[steep], order[steep])
+    lo[1:] = np.minimum(lo[1:], lo[:-1].copy())  # steep stretches of the lines next door
+    lo[:-1] = np.minimum(lo[:-1], lo[1:].copy())
+    hi[1:] = np.maximum(hi[1:], hi[:-1].copy())
+    hi[:-1] = np.maximum(hi[:-1], hi[1:].copy())
+    bb = np.where(ok, b, 0)
+    with np.errstate(invalid="ignore"):
+        sel = ok & (order >= lo[bb] - reach) & (order <= hi[bb] + reach)
+    codes[sel] = layover_shadow(*(geo[k][sel] for k in keys))
+    return codes
 
 
 def _shift_fwd(cum: np.ndarray, starts: np.ndarray, fill: float) -> np.ndarray:
@@ -273,6 +334,27 @@ def ipf_number(version: Any) -> float:
         return float(str(version).strip())
     except (TypeError, ValueError):
         return float("nan")
+
+
+def resample(img: np.ndarray, line: np.ndarray, pixel: np.ndarray) -> np.ndarray:
+    """Bilinear samples (float32) of ``img`` at fractional (line, pixel), integers at pixel
+    centres; NaN outside the image or next to a NaN pixel."""
+    h, w = img.shape
+    ok = (line >= 0) & (pixel >= 0) & (line <= h - 1) & (pixel <= w - 1)
+    out = np.full(line.shape, np.nan, dtype=np.float32)
+    if not ok.any() or h < 2 or w < 2:
+        return out
+    ln, px = line[ok], pixel[ok]
+    r0 = np.minimum(ln.astype(np.intp), h - 2)
+    c0 = np.minimum(px.astype(np.intp), w - 2)
+    fr = (ln - r0).astype(np.float32)
+    fc = (px - c0).astype(np.float32)
+    flat = np.ascontiguousarray(img, dtype=np.float32).ravel()
+    i = r0 * w + c0
+    top = flat[i] * (1 - fc) + flat[i + 1] * fc
+    bottom = flat[i + w] * (1 - fc) + flat[i + w + 1] * fc
+    out[ok] = top * (1 - fr) + bottom * fr
+    return out
 
 
 def image_window(line: np.ndarray, pixel: np.ndarray, shape: tuple[int, int], margin: int = 2
@@ -381,6 +463,8 @@ class _Scene:
     pols: list[str]
     opts: dict[str, Any]
     halo: tuple[int, int]
+    reach: float
+    """Metres across track within which terrain can cause layover or shadow."""
     """Rows and columns of layover/shadow context around each block."""
     notes: list[str] = field(default_factory=list)
 
@@ -426,8 +510,9 @@ class _Scene:
     def heights(self, window: Window) -> np.ndarray:
         """Ellipsoidal DEM heights of a grid window: the DEM bilinearly, plus the geoid
         undulation interpolated from every ``lut_stride``-th pixel (it is smooth)."""
-        lon, lat = self.grid.coordinates(window)
-        h = self.dem.heights(lon, lat, geoid=False)
+        lon, lat = self.grid.lonlat(np.arange(window.row, window.row + window.height),
+                                    np.arange(window.col, window.col + window.width))
+        h = self.dem.lattice_heights(lon, lat)
         if self.dem.geoid:
             from ..sentinel1.geoid import geoid_undulation
 
@@ -473,7 +558,7 @@ class _Scene:
         ext = Window(block.row - hr, block.col - hc, block.height + 2 * hr, block.width + 2 * hc)
         inner = (slice(hr, hr + block.height), slice(hc, hc + block.width))
         geo = self.block_geometry(ext, inner)
-        codes = layover_shadow(geo["line"], geo["range"], geo["look"], geo["order"])
+        codes = layover_shadow_grid(geo, metres_per_pixel(self.grid), self.reach)
         line, pixel = geo["line"][inner], geo["pixel"]
         lines, pixels = self.shape
         inside = (np.isfinite(line) & np.isfinite(pixel) & (line >= 0) & (line <= lines - 1)
@@ -487,7 +572,7 @@ class _Scene:
             return out
         for i, pol in enumerate(self.pols):
             img = self.backscatter(pol, win)
-            val = bilinear(img, line - win.row, pixel - win.col)
+            val = resample(img, line - win.row, pixel - win.col)
             out[i] = np.where(inside, val, np.nan)
         return out
 
@@ -511,10 +596,17 @@ def _open_scene(job: SceneJob, opts: dict[str, Any]) -> _Scene:
     hmin, hmax = dem.height_range(job.grid)
     pols = [p.upper() for p in job.polarisations]
     geom = prod.geometry(pols[0])
-    # layover reaches dh / tan(29 deg), shadow dh * tan(46 deg) across track (IW incidences)
-    reach = (hmax - hmin) * max(1 / math.tan(math.radians(29.0)), math.tan(math.radians(46.0)))
+    # layover reaches dh / tan(29 deg), shadow dh * tan(46 deg) across track (IW incidences);
+    # the relief that counts includes the context around the grid, so look twice
+    factor = max(1 / math.tan(math.radians(29.0)), math.tan(math.radians(46.0)))
+    halo = _halo(job.grid, geom, (hmax - hmin) * factor, 0.5 * (hmin + hmax), int(opts["max_halo"]))
+    g = job.grid
+    lo, hi = dem.height_range(Grid(g.col0 - halo[1], g.row0 + halo[0], g.width + 2 * halo[1],
+                                   g.height + 2 * halo[0], g.spacing))
+    reach = (max(hi, hmax) - min(lo, hmin)) * factor
     halo = _halo(job.grid, geom, reach, 0.5 * (hmin + hmax), int(opts["max_halo"]))
-    scene = _Scene(prod, geom, dem, job.grid, pols, opts, halo, list(getattr(prod, "notes", [])))
+    scene = _Scene(prod, geom, dem, job.grid, pols, opts, halo, reach + 50.0,
+                   list(getattr(prod, "notes", [])))
     if prod.ipf < BORDER_NOISE_IPF:
         scene.notes.append(f"IPF {prod.ipf_version}: GRD border noise removed "
                            f"(limit {opts['border_limit']} px, threshold {opts['trim_threshold']})")
@@ -598,11 +690,11 @@ class NativeEngine:
         bands = band_names(scene.pols)
         if opts["calibration"] != "sigma0":
             bands = [b.replace("sigma0_", f"{opts['calibration']}_") for b in bands]
-        size = int(opts["block_size"])
         try:
             with RasterWriter(job.output, job.grid, len(bands), bands, _tags(scene, job)) as w:
-                for block in job.grid.blocks(size):
-                    w.write(scene.block(block), block)
+                for block, data in _run_blocks(scene, int(opts["block_size"]),
+                                               max(1, int(opts["threads"]))):
+                    w.write(data, block)
         except SarflowError:
             raise
         except (MemoryError, RuntimeError) as exc:
@@ -615,6 +707,27 @@ class NativeEngine:
         return SceneResult(output=Path(job.output), engine=self.name,
                            orbit_source=scene.prod.orbit_source, seconds=seconds,
                            notes=list(scene.notes))
+
+
+def _run_blocks(scene: _Scene, size: int, threads: int) -> Iterator[tuple[Window, np.ndarray]]:
+    """(block, bands) over the grid, row-major; with ``threads`` > 1, that many blocks at a
+    time in a thread pool (numpy and GDAL release the GIL), smaller blocks when the grid
+    has fewer than ``threads`` of them.  Memory: ``threads`` blocks at once."""
+    grid = scene.grid
+    if threads > 1:
+        per_side = math.ceil(math.sqrt(threads))
+        size = max(128, min(size, math.ceil(max(grid.height, grid.width) / per_side)))
+    blocks = list(grid.blocks(size))
+    if threads == 1:
+        for block in blocks:
+            yield block, scene.block(block)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for i in range(0, len(blocks), threads):
+            chunk = blocks[i:i + threads]
+            yield from zip(chunk, pool.map(scene.block, chunk))
 
 
 def _write_log(job: SceneJob, scene: _Scene, seconds: float) -> None:
