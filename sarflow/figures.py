@@ -180,7 +180,11 @@ def map_png(data: np.ndarray, preview: Preview, title: str, kind: str,
                            if k != "TN"], loc="lower left", fontsize=7, framealpha=0.8)
     else:
         raise ValueError(f"unknown map kind {kind!r}")
+    from matplotlib.ticker import MaxNLocator
+
     ax.set_title(title, fontsize=10)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
     ax.tick_params(labelsize=7)
     ax.set_xlabel("longitude", fontsize=8)
     ax.set_ylabel("latitude", fontsize=8)
@@ -201,9 +205,10 @@ def f1_bar_png(rows: Sequence[dict]) -> bytes:
         vals = [f1.get((g, m)) for g in groups]
         heights = [float(v) if v is not None else 0.0 for v in vals]
         bars = ax.bar(x + (i - (len(models) - 1) / 2) * width, heights, width, label=m)
-        for bar, v in zip(bars, vals):
-            if v is not None:
-                ax.annotate(f"{float(v):.2f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+        for g, bar, v in zip(groups, bars, vals):
+            if (g, m) in f1:  # a row exists: show its value, or n/a when it has no F1
+                label = "n/a" if v is None else f"{float(v):.2f}"
+                ax.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                             ha="center", va="bottom", fontsize=7)
     ax.set_xticks(x, groups)
     ax.set_ylim(0, 1.05)

@@ -8,8 +8,9 @@ overlap and is one in the middle; the accumulated predictions are divided by the
 accumulated weights, so there are no seams.  Borders that touch the raster's own edges get
 full weight (no other window covers them).
 
-The raster is processed in strips of one window-row at a time, so memory is bounded by
-``patch_size x width`` pixels whatever the raster's height.  Inputs are normalised with the
+Windows go through the net in row-major order and full batches; only the rows between the
+first unfinished one and the bottom of the current batch are held, so memory is bounded by
+a few ``patch_size x width`` strips whatever the raster's height.  Inputs are normalised with the
 model's training statistics; pixels where any input band is NaN are fed to the net as the
 channel mean (0 after normalisation) and come out as NaN probability, never as landslides.
 
@@ -24,7 +25,7 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -133,6 +134,35 @@ def _threshold(meta: dict, threshold: float | None) -> float:
 # tiled inference
 # ------------------------------------------------------------------------------------
 
+class _RowBuffer:
+    """Input, valid mask and blending accumulators for raster rows [start, end)."""
+
+    def __init__(self, width: int, channels: int) -> None:
+        self.start = 0
+        self.x = np.zeros((0, width, channels), np.float32)
+        self.valid = np.zeros((0, width), bool)
+        self.acc = np.zeros((0, width), np.float32)
+        self.wsum = np.zeros((0, width), np.float32)
+
+    @property
+    def end(self) -> int:
+        return self.start + self.x.shape[0]
+
+    def extend(self, x: np.ndarray, valid: np.ndarray) -> None:
+        """Append rows of normalised input (and zeroed accumulators) at the bottom."""
+        zeros = np.zeros(valid.shape, np.float32)
+        self.x = np.concatenate([self.x, x])
+        self.valid = np.concatenate([self.valid, valid])
+        self.acc = np.concatenate([self.acc, zeros])
+        self.wsum = np.concatenate([self.wsum, zeros])
+
+    def drop(self, n: int) -> None:
+        """Forget the first ``n`` rows (they are written)."""
+        self.x, self.valid = self.x[n:], self.valid[n:]
+        self.acc, self.wsum = self.acc[n:], self.wsum[n:]
+        self.start += n
+
+
 class TiledPredictor:
     """Runs a Keras model over an arbitrarily large raster, strip by strip."""
 
@@ -165,40 +195,50 @@ class TiledPredictor:
 
         ``read_rows(r0, r1)`` returns input rows ``[r0, r1)`` as (bands, rows, width);
         ``write_rows(r0, prob)`` receives finished probability rows (rows, width) in order;
-        ``advance(n)`` is told after each batch of ``n`` windows.
+        ``advance(n)`` is told after each batch of ``n`` windows.  Windows go through the net
+        in row-major order in full batches; input and accumulators hold only the rows from
+        the first unfinished one to the bottom of the current batch.
         """
-        P = self.patch
+        P, B = self.patch, self.batch_size
         rows = tile_starts(height, P, self.overlap)
         cols = tile_starts(width, P, self.overlap)
         wide = max(width, P)
         col_w = {c: blend_weights(P, self.overlap, c == 0, c + P >= width) for c in cols}
-        acc = np.zeros((P, wide), np.float32)
-        wsum = np.zeros((P, wide), np.float32)
-        for k, r0 in enumerate(rows):
-            x, valid = self._strip(read_rows, r0, min(r0 + P, height), wide)
-            row_w = blend_weights(P, self.overlap, r0 == 0, r0 + P >= height)
-            for batch_cols, probs in self._infer(x, cols, advance):
-                for c0, prob in zip(batch_cols, probs):
-                    w = row_w[:, None] * col_w[c0][None, :]
-                    acc[:, c0:c0 + P] += prob * w
-                    wsum[:, c0:c0 + P] += w
-            last = k == len(rows) - 1
-            done = (min(height, P) if last else rows[k + 1] - r0)
-            write_rows(r0, self._finish(acc[:done, :width], wsum[:done, :width],
-                                        valid[:done, :width]))
-            if not last:
-                shift = rows[k + 1] - r0
-                acc = np.concatenate([acc[shift:], np.zeros((shift, wide), np.float32)])
-                wsum = np.concatenate([wsum[shift:], np.zeros((shift, wide), np.float32)])
+        row_w = {r: blend_weights(P, self.overlap, r == 0, r + P >= height) for r in rows}
+        windows = [(r, c) for r in rows for c in cols]
+        buf = _RowBuffer(wide, self.channels)
+        for i in range(0, len(windows), B):
+            part = windows[i:i + B]
+            bottom = part[-1][0] + P
+            if bottom > buf.end:
+                x, valid = self._strip(read_rows, buf.end, min(bottom, height),
+                                       bottom - buf.end, wide)
+                buf.extend(x, valid)
+            batch = np.empty((len(part), P, P, self.channels), np.float32)
+            for j, (r0, c0) in enumerate(part):
+                batch[j] = buf.x[r0 - buf.start:r0 - buf.start + P, c0:c0 + P]
+            for (r0, c0), prob in zip(part, self._infer(batch)):
+                w = row_w[r0][:, None] * col_w[c0][None, :]
+                k = r0 - buf.start
+                buf.acc[k:k + P, c0:c0 + P] += prob * w
+                buf.wsum[k:k + P, c0:c0 + P] += w
+            if advance is not None:
+                advance(len(part))
+            nxt = windows[i + B][0] if i + B < len(windows) else height
+            if nxt > buf.start:  # rows above the next window are final
+                n = nxt - buf.start
+                write_rows(buf.start, self._finish(buf.acc[:n, :width], buf.wsum[:n, :width],
+                                                   buf.valid[:n, :width]))
+                buf.drop(n)
 
     def _strip(self, read_rows: Callable[[int, int], np.ndarray], r0: int, r1: int,
-               wide: int) -> tuple[np.ndarray, np.ndarray]:
-        """Normalised (P, wide, bands) input with NaN -> 0, and the valid-pixel mask."""
+               rows: int, wide: int) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised (rows, wide, bands) input with NaN -> 0, and the valid-pixel mask."""
         raw = np.asarray(read_rows(r0, r1), dtype=np.float32)
         if raw.shape[0] != self.channels:
             raise ModelError(f"input has {raw.shape[0]} bands, the model expects {self.channels}")
         h, w = raw.shape[1:]
-        x = np.full((self.patch, wide, self.channels), np.nan, np.float32)
+        x = np.full((rows, wide, self.channels), np.nan, np.float32)
         x[:h, :w] = np.moveaxis(raw, 0, -1)
         valid = np.all(np.isfinite(x), axis=-1)
         x -= self.mean
@@ -206,22 +246,14 @@ class TiledPredictor:
         x[~valid] = 0.0
         return x, valid
 
-    def _infer(self, x: np.ndarray, cols: list[int], advance: Callable[[int], None] | None
-               ) -> Iterator[tuple[list[int], np.ndarray]]:
-        """Model probabilities (n, P, P) for the windows of one strip, batch by batch."""
-        P, B = self.patch, self.batch_size
-        for i in range(0, len(cols), B):
-            part = cols[i:i + B]
-            batch = np.zeros((B, P, P, self.channels), np.float32)
-            for j, c0 in enumerate(part):
-                batch[j] = x[:, c0:c0 + P]
-            out = np.asarray(self.model.predict_on_batch(batch), dtype=np.float32)
-            if out.ndim != 4 or out.shape[-1] != 1 or out.shape[1:3] != (P, P):
-                raise ModelError(f"model output shape {out.shape[1:]} is not ({P}, {P}, 1); "
-                                 "sarflow needs a one-channel probability map")
-            if advance is not None:
-                advance(len(part))
-            yield part, out[:len(part), :, :, 0]
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        """Model probabilities (n, P, P) of a batch of windows (n, P, P, bands)."""
+        P = self.patch
+        out = np.asarray(self.model.predict_on_batch(batch), dtype=np.float32)
+        if out.ndim != 4 or out.shape[-1] != 1 or out.shape[1:3] != (P, P):
+            raise ModelError(f"model output shape {out.shape[1:]} is not ({P}, {P}, 1); "
+                             "sarflow needs a one-channel probability map")
+        return out[:, :, :, 0]
 
     @staticmethod
     def _finish(acc: np.ndarray, wsum: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -245,28 +277,40 @@ def _authalic(lat_rad: np.ndarray) -> np.ndarray:
     return b2 / 2 * q
 
 
-def ring_area_m2(lonlat: np.ndarray) -> float:
-    """Ellipsoidal (WGS84) area enclosed by a lon/lat ring, m^2; exact for edges along
-    meridians and parallels (pixel outlines), close for short sloping edges."""
-    pts = np.asarray(lonlat, dtype=np.float64)[:, :2]
-    if len(pts) < 3:
-        return 0.0
-    lon = np.radians(pts[:, 0])
-    g = _authalic(np.radians(pts[:, 1]))
-    dlon = np.roll(lon, -1) - lon
-    return float(abs(np.sum(dlon * (g + np.roll(g, -1)) / 2)))
+def geodesic_areas_m2(geoms: Sequence) -> np.ndarray:
+    """Ellipsoidal (WGS84) areas, m^2, of shapely (Multi)Polygons in lon/lat, holes
+    subtracted; exact for edges along meridians and parallels (pixel outlines), close for
+    short sloping edges.  Vectorised: A = |sum over edges of dlon * G(lat)|, with G the
+    ellipsoid's zone area per radian of longitude (Green's theorem)."""
+    import shapely
+
+    geoms = np.asarray(list(geoms), dtype=object)
+    if geoms.size == 0:
+        return np.zeros(0)
+    parts, owner = geoms, np.arange(len(geoms))
+    if (shapely.get_type_id(parts) != 3).any():  # explode multi-parts and collections
+        parts, owner = shapely.get_parts(geoms, return_index=True)
+        sub, sub_owner = shapely.get_parts(parts, return_index=True)
+        parts, owner = sub, owner[sub_owner]
+        is_poly = shapely.get_type_id(parts) == 3
+        parts, owner = parts[is_poly], owner[is_poly]
+    rings, ring_part = shapely.get_rings(parts, return_index=True)  # exterior first
+    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    lon = np.radians(coords[:, 0])
+    g = _authalic(np.radians(coords[:, 1]))
+    same = ring_of[1:] == ring_of[:-1]  # rings are closed: consecutive points are edges
+    edge = (lon[1:] - lon[:-1]) * (g[1:] + g[:-1]) / 2
+    ring_area = np.abs(np.bincount(ring_of[:-1][same], weights=edge[same],
+                                   minlength=len(rings)))
+    exterior = np.r_[True, ring_part[1:] != ring_part[:-1]]
+    part_area = np.bincount(ring_part, weights=np.where(exterior, ring_area, -ring_area),
+                            minlength=len(parts))
+    return np.bincount(owner, weights=part_area, minlength=len(geoms))
 
 
 def geodesic_area_m2(geom: Any) -> float:
-    """Ellipsoidal area of a shapely (Multi)Polygon in EPSG:4326, holes subtracted."""
-    if geom.is_empty:
-        return 0.0
-    if geom.geom_type == "Polygon":
-        return ring_area_m2(np.asarray(geom.exterior.coords)) - sum(
-            ring_area_m2(np.asarray(h.coords)) for h in geom.interiors)
-    if hasattr(geom, "geoms"):
-        return sum(geodesic_area_m2(g) for g in geom.geoms)
-    return 0.0
+    """Ellipsoidal area of one shapely (Multi)Polygon in EPSG:4326, holes subtracted."""
+    return float(geodesic_areas_m2([geom])[0])
 
 
 def _wgs84():
@@ -278,10 +322,9 @@ def _wgs84():
     return srs
 
 
-def mask_polygons(mask_path: str | os.PathLike, band: int = 1, value: int = 1) -> list:
-    """Shapely polygons of the 4-connected regions where a raster band equals ``value``."""
+def polygonize(mask_path: str | os.PathLike, band: int = 1, value: int = 1) -> list[bytes]:
+    """WKB of the 4-connected regions where a raster band equals ``value`` (GDAL Polygonize)."""
     from osgeo import gdal, ogr
-    from shapely import wkb
 
     gdal.UseExceptions()
     vrt = f"/vsimem/sarflow_polygonize_{os.getpid()}_{id(mask_path)}.vrt"
@@ -293,23 +336,34 @@ def mask_polygons(mask_path: str | os.PathLike, band: int = 1, value: int = 1) -
         layer = mem.CreateLayer("p", _wgs84(), ogr.wkbPolygon)
         layer.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
         gdal.Polygonize(b, b.GetMaskBand(), layer, 0, [], callback=None)
-        out = [wkb.loads(bytes(f.GetGeometryRef().ExportToWkb())) for f in layer
-               if f.GetField(0) == value]
+        layer.SetAttributeFilter(f"value = {int(value)}")
+        out = [bytes(f.GetGeometryRef().ExportToWkb()) for f in layer]
     finally:
         src = None  # noqa: F841 - close before unlinking
         gdal.Unlink(vrt)
     return out
 
 
+def mask_polygons(mask_path: str | os.PathLike, band: int = 1, value: int = 1) -> list:
+    """Shapely polygons of the 4-connected regions where a raster band equals ``value``."""
+    import shapely
+
+    wkbs = polygonize(mask_path, band, value)
+    return list(shapely.from_wkb(wkbs)) if wkbs else []
+
+
 def write_polygons(path: str | os.PathLike, polygons: Sequence, *,
                    min_area_m2: float = 0.0, layer_name: str = "landslides") -> int:
-    """Write polygons with ``id`` and ``area_m2`` as a GeoPackage, atomically; those smaller
-    than ``min_area_m2`` are left out.  Returns how many were written."""
+    """Write polygons (shapely or WKB) with ``id`` and ``area_m2`` as a GeoPackage,
+    atomically; those smaller than ``min_area_m2`` are left out.  Returns how many."""
+    import shapely
     from osgeo import gdal, ogr
 
     gdal.UseExceptions()
     ogr.UseExceptions()
-    n = 0
+    wkbs = [p if isinstance(p, (bytes, bytearray)) else shapely.to_wkb(p) for p in polygons]
+    areas = geodesic_areas_m2(shapely.from_wkb(wkbs)) if wkbs else np.zeros(0)
+    keep = np.flatnonzero(areas >= min_area_m2)
     with atomic_path(path) as tmp:
         ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp))
         # no R-tree: TensorFlow, when imported first, shadows GDAL's SQLite with one that
@@ -318,26 +372,18 @@ def write_polygons(path: str | os.PathLike, polygons: Sequence, *,
                                options=["SPATIAL_INDEX=NO"])
         layer.CreateField(ogr.FieldDefn("id", ogr.OFTInteger))
         layer.CreateField(ogr.FieldDefn("area_m2", ogr.OFTReal))
-        defn = layer.GetLayerDefn()
+        feat = ogr.Feature(layer.GetLayerDefn())
         layer.StartTransaction()
-        for poly in polygons:
-            area = geodesic_area_m2(poly)
-            if area < min_area_m2:
-                continue
-            n += 1
-            feat = ogr.Feature(defn)
-            feat.SetField("id", n)
-            feat.SetField("area_m2", round(area, 2))
-            feat.SetGeometry(ogr.CreateGeometryFromWkb(poly.wkb))
+        for n, i in enumerate(keep, start=1):
+            feat.SetFID(ogr.NullFID)
+            feat.SetField(0, n)
+            feat.SetField(1, round(float(areas[i]), 2))
+            feat.SetGeometryDirectly(ogr.CreateGeometryFromWkb(wkbs[i]))
             layer.CreateFeature(feat)
         layer.CommitTransaction()
-        ds = None  # noqa: F841 - flush before the rename
-    return n
+        feat = ds = None  # noqa: F841 - flush before the rename
+    return len(keep)
 
-
-# ------------------------------------------------------------------------------------
-# stages
-# ------------------------------------------------------------------------------------
 
 def _progress(enabled: bool):
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
@@ -394,7 +440,7 @@ def predict_raster(model_path: str | os.PathLike, raster_path: str | os.PathLike
 
         predictor.run(grid.height, grid.width, read_rows, write_rows,
                       advance=lambda n: bar.advance(task, n))
-    n = write_polygons(paths["polygons"], mask_polygons(paths["mask"]), min_area_m2=min_area_m2)
+    n = write_polygons(paths["polygons"], polygonize(paths["mask"]), min_area_m2=min_area_m2)
     log.info("mapped %d landslide polygons over %d x %d px -> %s", n, grid.width,
              grid.height, out)
     return paths

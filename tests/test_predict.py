@@ -11,8 +11,8 @@ from sarflow.cli import cli
 from sarflow.errors import ModelError
 from sarflow.grid import Grid, raster_info, read_raster, write_raster
 from sarflow.modelio import save_model
-from sarflow.predict import (blend_weights, geodesic_area_m2, predict_event, predict_raster,
-                             tile_starts)
+from sarflow.predict import (blend_weights, geodesic_area_m2, geodesic_areas_m2, predict_event,
+                             predict_raster, tile_starts)
 
 CHANNELS = ["VV_change", "VH_change"]
 MEAN, STD = [0.5, -1.0], [2.0, 4.0]
@@ -169,6 +169,13 @@ def test_geodesic_area_matches_pyproj():
                    holes=[[(141.905, 42.71), (141.915, 42.71), (141.91, 42.72)]]))  # pyproj needs holes wound against the shell
     ref = abs(Geod(ellps="WGS84").geometry_area_perimeter(poly)[0])
     assert geodesic_area_m2(poly) == pytest.approx(ref, rel=2e-4)  # rhumb vs geodesic edges
+    from shapely.geometry import GeometryCollection, LineString, MultiPolygon, box
+
+    a, b = box(141.9, 42.7, 141.91, 42.71), box(141.92, 42.7, 141.93, 42.72)
+    ra = abs(Geod(ellps="WGS84").geometry_area_perimeter(a)[0])
+    rb = abs(Geod(ellps="WGS84").geometry_area_perimeter(b)[0])
+    got = geodesic_areas_m2([a, MultiPolygon([a, b]), GeometryCollection([b, LineString([(0, 0), (1, 1)])])])
+    np.testing.assert_allclose(got, [ra, ra + rb, rb], rtol=2e-4)
 
 
 def test_predict_event_writes_area_windows(tmp_path, smooth_model_file):
