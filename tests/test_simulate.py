@@ -369,8 +369,9 @@ def _digest(folder: Path) -> dict[str, str]:
 
 
 def test_same_seed_same_bytes(tmp_path: Path) -> None:
-    a = simulate_event(tmp_path / "a", seed=11, size=(48, 48), scenes_per_window=1).parent
-    b = simulate_event(tmp_path / "b", seed=11, size=(48, 48), scenes_per_window=1).parent
+    """Byte-identical output for the same seed, with one worker process or two."""
+    a = simulate_event(tmp_path / "a", seed=11, size=(48, 48), scenes_per_window=1, workers=1).parent
+    b = simulate_event(tmp_path / "b", seed=11, size=(48, 48), scenes_per_window=1, workers=2).parent
     c = simulate_event(tmp_path / "c", seed=12, size=(48, 48), scenes_per_window=1).parent
     da, db, dc = _digest(a), _digest(b), _digest(c)
     # event.yaml, dem.tif, inventory.gpkg, 4 zips, 3 truth files, 4 truth sigma0 rasters

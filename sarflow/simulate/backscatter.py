@@ -30,48 +30,53 @@ def facet_weight(geom: PassGeometry, p: np.ndarray, q: np.ndarray) -> np.ndarray
     return w
 
 
-def splat(geom: PassGeometry, layers: list[tuple[np.ndarray, np.ndarray | None]],
-          block_rows: int = 192) -> list[np.ndarray]:
-    """Project per-cell values into the image: for each (values, cell mask or None) the image
-    of sum(values) spread bilinearly from 2 x 2 sub-facets (float32, lines x samples)."""
+def splat(geom: PassGeometry, layers: list[tuple[np.ndarray, np.ndarray | None, np.ndarray]],
+          n_classes: int, block_rows: int = 192) -> list[np.ndarray]:
+    """Project per-cell values into the image, separately per class.
+
+    ``layers`` holds (values, cell mask or None, class code per cell); each returns
+    ``n_classes`` images (lines x samples, float32) of the values spread bilinearly from
+    2 x 2 sub-facets, one image per class code (one bincount covers every class)."""
     nl, ns = geom.model.lines, geom.model.samples
-    out = [np.zeros(nl * ns, dtype=np.float64) for _ in layers]
+    size = nl * ns
+    out = [np.zeros(size * n_classes, dtype=np.float64) for _ in layers]
     dl_r, dl_c = np.gradient(geom.line)
     dp_r, dp_c = np.gradient(geom.pixel)
     h = geom.line.shape[0]
     for r0 in range(0, h, block_rows):
         sl = slice(r0, min(r0 + block_rows, h))
         ln, px = geom.line[sl].ravel(), geom.pixel[sl].ravel()
-        parts = [(ln + a * dl_r[sl].ravel() + b * dl_c[sl].ravel(),
-                  px + a * dp_r[sl].ravel() + b * dp_c[sl].ravel()) for a, b in _SUB]
-        for k, (values, mask) in enumerate(layers):
-            vals = values[sl].ravel()
-            sel = None if mask is None else np.flatnonzero(mask[sl].ravel())
-            if sel is not None and sel.size == 0:
-                continue
-            for sub_l, sub_p in parts:
-                if sel is not None:
-                    sub_l, sub_p, v = sub_l[sel], sub_p[sel], vals[sel]
-                else:
-                    v = vals
-                _bilinear_add(out[k], sub_l, sub_p, 0.25 * v, nl, ns)
-    return [o.reshape(nl, ns).astype(np.float32) for o in out]
+        dlr, dlc, dpr, dpc = (a[sl].ravel() for a in (dl_r, dl_c, dp_r, dp_c))
+        for a, b in _SUB:
+            idx4, w4, ok = _bilinear_weights(ln + a * dlr + b * dlc, px + a * dpr + b * dpc,
+                                             nl, ns)
+            for k, (values, mask, codes) in enumerate(layers):
+                sel = ok if mask is None else ok & mask[sl].ravel()
+                if not sel.any():
+                    continue
+                keep = sel[ok]
+                v = 0.25 * values[sl].ravel()[sel]
+                off = codes[sl].ravel()[sel].astype(np.int64) * size
+                idx = idx4[:, keep] + off
+                out[k] += np.bincount(idx.ravel(), weights=(w4[:, keep] * v).ravel(),
+                                      minlength=size * n_classes)
+    return [o.reshape(n_classes, nl, ns).astype(np.float32) for o in out]
 
 
-def _bilinear_add(acc: np.ndarray, line: np.ndarray, pixel: np.ndarray, v: np.ndarray,
-                  nl: int, ns: int) -> None:
+def _bilinear_weights(line: np.ndarray, pixel: np.ndarray, nl: int, ns: int
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat indices (4, n) and weights (4, n) of the pixels around each in-image point, and
+    the boolean mask of the points that are in the image."""
     l0 = np.floor(line)
     p0 = np.floor(pixel)
     ok = (l0 >= 0) & (l0 < nl - 1) & (p0 >= 0) & (p0 < ns - 1)
-    if not ok.all():
-        line, pixel, v, l0, p0 = line[ok], pixel[ok], v[ok], l0[ok], p0[ok]
-    fl = line - l0
-    fp = pixel - p0
+    l0, p0 = l0[ok], p0[ok]
+    fl = line[ok] - l0
+    fp = pixel[ok] - p0
     idx = l0.astype(np.int64) * ns + p0.astype(np.int64)
-    idx4 = np.concatenate([idx, idx + 1, idx + ns, idx + ns + 1])
-    w4 = np.concatenate([v * (1 - fl) * (1 - fp), v * (1 - fl) * fp,
-                         v * fl * (1 - fp), v * fl * fp])
-    acc += np.bincount(idx4, weights=w4, minlength=nl * ns)
+    idx4 = np.stack([idx, idx + 1, idx + ns, idx + ns + 1])
+    w4 = np.stack([(1 - fl) * (1 - fp), (1 - fl) * fp, fl * (1 - fp), fl * fp])
+    return idx4, w4, ok
 
 
 class Sampler:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional
@@ -28,7 +29,7 @@ import numpy as np
 import yaml
 
 from .. import __version__
-from ..grid import SPACING, Grid, atomic_path, write_raster
+from ..grid import SPACING, Grid, atomic_path, standard_tags, write_raster
 from . import backscatter, geometry, inventory, safe_writer, terrain
 from .orbit import design_orbit
 from .settings import LANDCOVER_CLASSES, SimulationSettings
@@ -48,11 +49,13 @@ def _rng(seed: int, *keys: int) -> np.random.Generator:
 def simulate_event(outdir: str | Path, seed: int = 0, size: Optional[tuple[int, int]] = None,
                    scenes_per_window: Optional[int] = None,
                    settings: Optional[SimulationSettings] = None,
-                   progress: Optional[Progress] = None) -> Path:
+                   progress: Optional[Progress] = None, workers: Optional[int] = None) -> Path:
     """Write a synthetic event into ``outdir`` and return the path of its ``event.yaml``.
 
     ``size`` (rows, cols of the event grid) and ``scenes_per_window`` override the
-    corresponding fields of ``settings`` (default :class:`SimulationSettings`).
+    corresponding fields of ``settings`` (default :class:`SimulationSettings`).  Scenes
+    are written by ``workers`` processes (default: up to 2 of the machine's cores); the
+    output does not depend on it.
     """
     s = settings or SimulationSettings()
     if size is not None:
@@ -63,6 +66,7 @@ def simulate_event(outdir: str | Path, seed: int = 0, size: Optional[tuple[int, 
     (out / "scenes").mkdir(parents=True, exist_ok=True)
     (out / "truth" / "sigma0").mkdir(parents=True, exist_ok=True)
     report = progress or (lambda what, done, total: None)
+    n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
 
     world = _World.build(s, seed, out)
     report("terrain and inventory", 1, 1)
@@ -71,7 +75,7 @@ def simulate_event(outdir: str | Path, seed: int = 0, size: Optional[tuple[int, 
     done = 0
     scene_records = []
     for ip, pass_dir in enumerate(s.passes):
-        for rec in _simulate_pass(world, ip, pass_dir, times[pass_dir], out):
+        for rec in _simulate_pass(world, ip, pass_dir, times[pass_dir], out, n_workers):
             scene_records.append(rec)
             done += 1
             report("scenes", done, total)
@@ -195,9 +199,14 @@ def _moisture(s: SimulationSettings, seed: int, ip: int, idate: int, shape: tupl
     return (10.0 ** (s.moisture_field_db * fine / 10.0)).astype(np.float32)
 
 
-def _simulate_pass(world: _World, ip: int, pass_dir: str, times: list[dt.datetime], out: Path):
+_STATE: dict = {}
+"""The pass being simulated, shared with forked worker processes (copy-on-write)."""
+
+
+def _simulate_pass(world: _World, ip: int, pass_dir: str, times: list[dt.datetime], out: Path,
+                   workers: int = 1):
     """Simulate and write every acquisition of one pass; yield one record per scene."""
-    s, seed = world.settings, world.seed
+    s = world.settings
     win = world.window
     t_ref = times[s.scenes_per_window]  # first post-event acquisition
     h_centre = float(np.mean(world.h_ell[win]))
@@ -206,42 +215,68 @@ def _simulate_pass(world: _World, ip: int, pass_dir: str, times: list[dt.datetim
     model = geometry.build_image_model(pass_dir, orbit_def, world.dem, win, world.h_ell)
     geom = geometry.compute_pass_geometry(model, world.dem, world.h_ell)
     pp = safe_writer.pass_product(model, s.nesz_db, s.beta_nought)
-    bases = _bases(world, geom)
-    sampler = backscatter.Sampler(geom.line[win], geom.pixel[win], model.lines, model.samples)
-    flags = geom.flags[win].astype(np.float32)
-    sigma_lut2 = (pp.sigma_lut_full() ** 2).astype(np.float32)[None, :]
-    noise = pp.noise_full()
-    anx0 = orbit_def.ascending_node_time()
-    for idate, t in enumerate(times):
-        shift = t - t_ref
-        first = model.t_first + shift
-        last = model.t_last + shift
-        rel = s.relative_orbit[pass_dir]
-        absolute = safe_writer.orbit_numbers(t, rel)
-        scene = safe_writer.SceneInfo(
-            mission="S1A", pass_direction=pass_dir, polarisations=tuple(s.polarisations),
-            shift=shift, first_line=first, last_line=last, absolute_orbit=absolute,
-            relative_orbit=rel, datatake_id=(absolute * 2731 + 0x51000) % 0xFFFFFF,
-            anx_time=anx0 + shift)
-        post = t > s.event_datetime
-        factors = _class_factors(s, seed, ip, idate)
-        moist = _moisture(s, seed, ip, idate, (model.lines, model.samples))
-        dns, truth = {}, []
-        for ipol, pol in enumerate(s.polarisations):
-            sigma = _sigma0_image(bases, factors, pol, post, s.change_db[pol]) * moist
-            truth.append(sampler(sigma))
-            dns[pol] = backscatter.to_dn(sigma, sigma_lut2, noise, s.looks,
-                                         _rng(seed, 20, ip, idate, ipol))
-        files = safe_writer.product_files(scene, pp, dns)
-        pid = scene.product_id
-        safe_writer.write_zip(out / "scenes" / f"{pid}.zip", f"{pid}.SAFE", files,
-                              scene.processing_time)
-        _write_truth(out / "truth" / "sigma0" / f"{pid}.tif", world.event, truth, flags, scene, s)
-        yield {"product_id": pid, "pass": pass_dir, "acquisition_time": _iso(first),
-               "post_event": bool(post), "relative_orbit": rel, "absolute_orbit": absolute,
-               "gamma0_db": factors,
-               "image": {"lines": model.lines, "samples": model.samples,
-                         "incidence_mid_deg": pp.incidence_mid}}
+    _STATE.clear()
+    _STATE.update(
+        world=world, ip=ip, pass_dir=pass_dir, times=times, t_ref=t_ref, out=out, model=model,
+        pp=pp, bases=_bases(world, geom),
+        sampler=backscatter.Sampler(geom.line[win], geom.pixel[win], model.lines, model.samples),
+        flags=geom.flags[win].astype(np.float32),
+        sigma_lut2=(pp.sigma_lut_full() ** 2).astype(np.float32)[None, :],
+        noise=pp.noise_full(), anx0=orbit_def.ascending_node_time())
+    del geom
+    try:
+        if workers > 1 and len(times) > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            ctx = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                yield from pool.map(_scene, range(len(times)))
+        else:
+            for idate in range(len(times)):
+                yield _scene(idate)
+    finally:
+        _STATE.clear()
+
+
+def _scene(idate: int) -> dict:
+    """Simulate and write one acquisition of the pass in ``_STATE``; return its record."""
+    st = _STATE
+    world, ip, pass_dir, model, pp = st["world"], st["ip"], st["pass_dir"], st["model"], st["pp"]
+    s, seed = world.settings, world.seed
+    t = st["times"][idate]
+    shift = t - st["t_ref"]
+    first = model.t_first + shift
+    last = model.t_last + shift
+    rel = s.relative_orbit[pass_dir]
+    absolute = safe_writer.orbit_numbers(t, rel)
+    scene = safe_writer.SceneInfo(
+        mission="S1A", pass_direction=pass_dir, polarisations=tuple(s.polarisations),
+        shift=shift, first_line=first, last_line=last, absolute_orbit=absolute,
+        relative_orbit=rel, datatake_id=(absolute * 2731 + 0x51000) % 0xFFFFFF,
+        anx_time=st["anx0"] + shift)
+    post = t > s.event_datetime
+    factors = _class_factors(s, seed, ip, idate)
+    moist = _moisture(s, seed, ip, idate, (model.lines, model.samples))
+    dns, truth = {}, []
+    for ipol, pol in enumerate(s.polarisations):
+        sigma = _sigma0_image(st["bases"], factors, pol, post, s.change_db[pol])
+        sigma *= moist
+        truth.append(st["sampler"](sigma))
+        dns[pol] = backscatter.to_dn(sigma, st["sigma_lut2"], st["noise"], s.looks,
+                                     _rng(seed, 20, ip, idate, ipol))
+    files = safe_writer.product_files(scene, pp, dns)
+    pid = scene.product_id
+    out = st["out"]
+    safe_writer.write_zip(out / "scenes" / f"{pid}.zip", f"{pid}.SAFE", files,
+                          scene.processing_time)
+    _write_truth(out / "truth" / "sigma0" / f"{pid}.tif", world.event, truth, st["flags"],
+                 scene, s)
+    return {"product_id": pid, "pass": pass_dir, "acquisition_time": _iso(first),
+            "post_event": bool(post), "relative_orbit": rel, "absolute_orbit": absolute,
+            "gamma0_db": factors,
+            "image": {"lines": model.lines, "samples": model.samples,
+                      "incidence_mid_deg": pp.incidence_mid}}
 
 
 def _bases(world: _World, geom: geometry.PassGeometry) -> dict[str, np.ndarray]:
@@ -250,18 +285,14 @@ def _bases(world: _World, geom: geometry.PassGeometry) -> dict[str, np.ndarray]:
     w = backscatter.facet_weight(geom, world.p, world.q) * world.texture
     slide = world.slide_id > 0
     jit = (10.0 ** (world.jitter[world.slide_id] / 10.0)).astype(np.float32)
-    layers, names = [], []
-    for code, cls in enumerate(LANDCOVER_CLASSES):
-        is_cls = world.landcover == code
-        layers.append((np.where(is_cls & ~slide, w, 0.0).astype(np.float32), None))
-        names.append(f"keep_{cls}")
-        sel = is_cls & slide
-        layers.append((w, sel))
-        names.append(f"slide_{cls}")
-        layers.append((w * jit, sel))
-        names.append(f"slidej_{cls}")
-    images = backscatter.splat(geom, layers)
-    return dict(zip(names, images))
+    codes = world.landcover
+    layers = [(np.where(slide, np.float32(0), w), None, codes),
+              (w, slide, codes), (w * jit, slide, codes)]
+    keep, sl, slj = backscatter.splat(geom, layers, len(LANDCOVER_CLASSES))
+    out = {}
+    for k, cls in enumerate(LANDCOVER_CLASSES):
+        out[f"keep_{cls}"], out[f"slide_{cls}"], out[f"slidej_{cls}"] = keep[k], sl[k], slj[k]
+    return out
 
 
 def _sigma0_image(bases: dict[str, np.ndarray], factors: dict[str, dict[str, float]], pol: str,
@@ -283,14 +314,35 @@ def _iso(t: dt.datetime) -> str:
 
 def _write_truth(path: Path, grid: Grid, truth: list[np.ndarray], flags: np.ndarray,
                  scene: safe_writer.SceneInfo, s: SimulationSettings) -> None:
-    data = np.stack(truth + [flags])
-    write_raster(path, data, grid,
-                 descriptions=[f"sigma0_{p}" for p in s.polarisations] + ["layover_shadow"],
-                 tags={"product_id": scene.product_id, "pass": scene.pass_direction,
-                       "relative_orbit": str(scene.relative_orbit),
-                       "acquisition_time": _iso(scene.first_line), "orbit_source": "annotation",
-                       "engine": "truth", "polarisations": ",".join(s.polarisations),
-                       "sigma0": "noise-free, speckle-free, ellipsoid-referenced, linear"})
+    """The truth raster of one scene: float32 bands as the engines write them (NaN nodata,
+    band descriptions, tags), ZSTD-compressed for speed."""
+    from osgeo import gdal, osr
+
+    gdal.UseExceptions()
+    data = truth + [flags]
+    names = [f"sigma0_{p}" for p in s.polarisations] + ["layover_shadow"]
+    tags = standard_tags({"product_id": scene.product_id, "pass": scene.pass_direction,
+                          "relative_orbit": str(scene.relative_orbit),
+                          "acquisition_time": _iso(scene.first_line),
+                          "orbit_source": "annotation", "engine": "truth",
+                          "polarisations": ",".join(s.polarisations),
+                          "sigma0": "noise-free, speckle-free, ellipsoid-referenced, linear"})
+    with atomic_path(path) as tmp:
+        ds = gdal.GetDriverByName("GTiff").Create(
+            str(tmp), grid.width, grid.height, len(data), gdal.GDT_Float32,
+            options=["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "COMPRESS=ZSTD",
+                     "ZSTD_LEVEL=1", "PREDICTOR=3"])
+        ds.SetGeoTransform(grid.geotransform)
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(4326)
+        ds.SetProjection(srs.ExportToWkt())
+        for i, (arr, name) in enumerate(zip(data, names), start=1):
+            band = ds.GetRasterBand(i)
+            band.SetNoDataValue(float("nan"))
+            band.SetDescription(name)
+            band.WriteArray(arr)
+        ds.SetMetadata({k: str(v) for k, v in tags.items()})
+        ds = None
 
 
 # ------------------------------------------------------------------------------------
