@@ -159,8 +159,9 @@ class GeometryLUT:
 
     @staticmethod
     def degree_for(relief: float) -> int:
-        """Polynomial degree that keeps the height interpolation far below 0.01 pixel."""
-        return 1 if relief < 100 else 2 if relief < 1500 else 3 if relief < 4000 else 4
+        """Polynomial degree that keeps the height interpolation below 0.01 pixel (linear:
+        0.004 pixel at 650 m of relief, growing with its square; quadratic: 0.0002)."""
+        return 1 if relief < 600 else 2 if relief < 3000 else 3 if relief < 6000 else 4
 
     @classmethod
     def build(cls, grid: Grid, window: Window, hmin: float, hmax: float, coords: CoordsFn,
@@ -183,6 +184,15 @@ class GeometryLUT:
         coef = {k: np.tensordot(vand_inv, np.asarray(v, dtype=np.float64).reshape(shape3), axes=1)
                 for k, v in out.items()}
         return cls(window, stride, h_mid, h_half, coef)
+
+    def at_height(self, height: float, name: str) -> np.ndarray:
+        """One quantity at every pixel of the window at one height (a single upsampling)."""
+        c = self.coef[name]
+        u = (height - self.h_mid) / self.h_half
+        nodes = c[-1].copy()
+        for i in range(c.shape[0] - 2, -1, -1):
+            nodes = nodes * u + c[i]
+        return upsample(nodes, self.stride, self.window.height, self.window.width)
 
     def evaluate(self, height: np.ndarray, names: Iterable[str] | None = None
                  ) -> dict[str, np.ndarray]:
@@ -501,7 +511,7 @@ class _Scene:
         lut = GeometryLUT.build(self.grid, window, hmin, hmax, self.node_geometry,
                                 stride=int(self.opts["lut_stride"]))
         geo = lut.evaluate(h)
-        geo["order"] = lut.evaluate(hmin, names=["range"])["range"]
+        geo["order"] = lut.at_height(hmin, "range")
         geo["order"][~fin] = np.nan
         geo["height"] = h
         geo["pixel"] = slant_range_to_pixel(self.geom, geo["line"][inner], geo["range"][inner])
