@@ -10,7 +10,7 @@ Object level: an inventory landslide is *hit* when a predicted landslide polygon
 (shared area > 0); a predicted polygon is *false* when it overlaps no inventory polygon.
 Inventory landslides count for an area when a point inside them lies in the area on a pixel
 that has a prediction; predicted polygons are those of the area's mask (4-connected
-regions).  Both are also broken down by size class (ellipsoidal area in square metres).
+regions).  A raster inventory's landslides are the 4-connected regions of its labels.  Both are also broken down by size class (ellipsoidal area in square metres).
 """
 
 from __future__ import annotations
@@ -256,7 +256,12 @@ def evaluate_prediction(prediction: str | os.PathLike, inventory: str | os.PathL
         grid = part
     predicted, valid, t = read_prediction(raster, full.window_of(grid), threshold)
     truth = inventory_labels(inventory, grid)
-    polygons = inventory_polygons(inventory)
+    from .dataset import RASTER_SUFFIXES
+
+    if Path(inventory).suffix.lower() in RASTER_SUFFIXES:  # a raster inventory: its regions
+        polygons = _mask_polygons(np.nan_to_num(truth, nan=0.0) > 0.5, grid)
+    else:
+        polygons = inventory_polygons(inventory)
     objects = object_scores(polygons, _mask_polygons(predicted, grid),
                             _counted(polygons, grid, valid), size_classes)
     return {"prediction": str(raster), "inventory": str(Path(inventory)),

@@ -465,7 +465,9 @@ def predict_event(cfg: Any, model_path: str | os.PathLike,
     event_grid.check_same(info.grid, what=str(raster))
     check_compatible(meta, info.descriptions, info.count, info.tags, what=str(raster))
     model, meta = load_model(model_path)
-    threshold = meta.get("threshold", cfg.model.threshold)
+    # a threshold written in the event config wins over the one stored with the model
+    explicit = "threshold" in cfg.model.model_fields_set
+    threshold = cfg.model.threshold if explicit else meta.get("threshold", cfg.model.threshold)
     results = {}
     for area in areas:
         window = event_grid.window_of(cfg.area_grid(area))

@@ -104,6 +104,17 @@ def test_area_subset_and_mask_input(case, tmp_path):
     assert m["pixel"] == full["pixel"] and m["objects"] == full["objects"]
 
 
+def test_raster_inventory_gives_the_same_scores(case, tmp_path):
+    pred, inv = case
+    truth = np.zeros(GRID.shape, np.float32)
+    for r, c, h, w in INVENTORY.values():
+        truth[r:r + h, c:c + w] = 1
+    write_raster(tmp_path / "inventory.tif", truth, GRID)
+    a = evaluate_prediction(pred, inv)
+    b = evaluate_prediction(pred, tmp_path / "inventory.tif")
+    assert a["pixel"] == b["pixel"] and a["objects"] == b["objects"]
+
+
 def test_object_scores_overlap_rules():
     from shapely.geometry import box
 

@@ -188,7 +188,8 @@ def test_predict_event_writes_area_windows(tmp_path, smooth_model_file):
         "windows": {"pre": ["2018-08-01", "2018-09-05"], "post": ["2018-09-06", "2018-09-30"]},
         "scenes": [], "output": str(tmp_path / "work"),
         "training_area": {"bbox": [141.90, 42.70, 141.903, 42.705]},
-        "validation_area": {"bbox": [141.903, 42.70, 141.906, 42.705]}}, base=tmp_path)
+        "validation_area": {"bbox": [141.903, 42.70, 141.906, 42.705]},
+        "model": {"threshold": 0.3}}, base=tmp_path)
     grid = cfg.grid()
     data = np.random.default_rng(3).normal(0, 1, (2, *grid.shape)).astype(np.float32)
     write_raster(WorkDir(cfg.output).group("G1"), data, grid, descriptions=CHANNELS)
@@ -199,6 +200,7 @@ def test_predict_event_writes_area_windows(tmp_path, smooth_model_file):
         cfg.area_grid(area).check_same(got)
         assert out[area]["probability"].parent == WorkDir(cfg.output).prediction(area)
         assert out[area]["polygons"].exists()
+        assert raster_info(out[area]["mask"]).tags["threshold"] == "0.3"  # the config's
 
 
 @pytest.mark.parametrize("case", ["bands", "group"])
