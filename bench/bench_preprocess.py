@@ -23,8 +23,13 @@ TARGET = 0.65
 
 
 def _warm(client) -> None:
-    """Import the engine on every worker so the clock measures processing, not imports."""
-    client.run(lambda: __import__("sarflow.engines.native"))
+    """Import what a scene task needs on every worker: the clock measures processing."""
+    def imports() -> None:
+        import filelock  # noqa: F401
+        import sarflow.engines.native  # noqa: F401
+        import sarflow.preprocess  # noqa: F401
+
+    client.run(imports)
 
 
 def _timed(cfg, n_workers: int, out: Path) -> float:

@@ -250,3 +250,25 @@ def test_local_cluster_guard(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
     with pytest.raises(ProcessingError, match="__name__"):
         pp._local_cluster(1, 1.0)
+
+
+def test_scenes_list_of_the_simulated_event(event: Path) -> None:
+    res = CliRunner().invoke(cli, ["scenes", "list", str(event), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    n = SCENES_PER_WINDOW
+    assert data["counts"] == {"ASCENDING": {"pre": n, "post": n}, "DESCENDING": {"pre": n, "post": n}}
+    assert data["warnings"] == []  # both passes, both windows, full coverage, VV+VH
+    assert {s["relative_orbit"] for s in data["scenes"]} == {46, 119}
+    assert all(s["coverage"] == 1.0 for s in data["scenes"])
+
+
+def test_snap_engine_missing_fails_fast_with_one_line(event: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no gpt anywhere
+    monkeypatch.delenv("SNAP_HOME", raising=False)
+    path = _config(event, tmp_path)
+    res = CliRunner().invoke(cli, ["preprocess", str(path), "--engine", "snap"])
+    assert res.exit_code == 2
+    assert res.output.count("\n") == 1 and "--engine native" in res.output
+    assert not WorkDir(load_config(path).output).preprocessed.exists()
