@@ -306,3 +306,40 @@ def test_geoid_conversion_moves_the_image_as_expected(rome: dict) -> None:
     predicted = np.linalg.solve(grid_jacobian(line, pixel),
                                 [np.mean(line_r - line), np.mean(pixel_r - pixel)])
     np.testing.assert_allclose(shift, predicted, atol=0.1)
+
+
+def test_border_noise_removed_for_old_ipf(rome: dict, tmp_path: Path) -> None:
+    """The same product relabelled IPF 002.70, with low-DN border noise of known width
+    written at the near-range edge: exactly those pixels go, also when the window asked for
+    starts inside the image (the search reads from the edge); IPF 003.40 keeps them."""
+    from sarflow.engines.native import DEFAULTS, _open_scene
+
+    safe = tmp_path / SAFE
+    shutil.copytree(rome["safe"], safe)
+    manifest = safe / "manifest.safe"
+    manifest.write_text(manifest.read_text().replace('version="003.40"', 'version="002.70"'))
+    lines = slice(8000, 8060)
+    rng = np.random.default_rng(4)
+    width = rng.integers(20, 160, size=60)
+    edge = texture((60, 600), seed=3)
+    for i, w in enumerate(width):
+        edge[i, :w] = rng.integers(1, 4, size=w)  # DN 1..3: below the noise floor
+    meas = next((safe / "measurement").glob("*.tiff"))
+    ds = gdal.Open(str(meas), gdal.GA_Update)
+    ds.GetRasterBand(1).WriteArray(edge, 0, lines.start)
+    ds = None
+    job = rome["job"]
+    from dataclasses import replace
+
+    old = _open_scene(replace(job, scene=safe), dict(DEFAULTS))
+    assert old.prod.ipf < 2.9 and any("border noise removed" in n for n in old.notes)
+    whole = old.backscatter("VV", Window(lines.start, 0, 60, 600))
+    inside = old.backscatter("VV", Window(lines.start, 100, 60, 400))
+    expect = np.arange(600)[None, :] < width[:, None]
+    np.testing.assert_array_equal(np.isnan(whole), expect)
+    np.testing.assert_array_equal(np.isnan(inside), expect[:, 100:500])
+    manifest.write_text(manifest.read_text().replace('version="002.70"', 'version="003.40"'))
+    new = _open_scene(replace(job, scene=safe), dict(DEFAULTS))
+    keep = new.backscatter("VV", Window(lines.start, 0, 60, 600))
+    assert np.isfinite(keep).all()  # IPF >= 2.90: nothing masked; low DN -> noise floor
+    assert (keep[expect] == np.float32(DEFAULTS["noise_floor"])).mean() > 0.9
