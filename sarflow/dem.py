@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -39,8 +39,9 @@ DEM_MARGIN_DEG = 0.01
 
 _SRTM_RE = re.compile(r"^([NS])(\d{2})([EW])(\d{3})(?:\.SRTMGL1)?\.(?:hgt|tif|tiff|hgt\.zip)$",
                       re.IGNORECASE)
-_COP_RE = re.compile(r"^Copernicus_DSM_(?:COG_)?10_([NS])(\d{2})_00_([EW])(\d{3})_00_DEM\.(?:tif|tiff|dt2)$",
-                     re.IGNORECASE)
+_COP_RE = re.compile(
+    r"^Copernicus_DSM_(?:COG_)?10_([NS])(\d{2})_00_([EW])(\d{3})_00_DEM\.(?:tif|tiff|dt2)$",
+    re.IGNORECASE)
 
 
 # ------------------------------------------------------------------------------------
@@ -386,6 +387,6 @@ def dem_for_config(cfg: "object", out_dir: str | os.PathLike | None = None) -> P
     """``dem_for_grid`` with the settings of an :class:`~sarflow.config.EventConfig`."""
     from .workdir import WorkDir
 
-    out = out_dir or (WorkDir(cfg.output).root / "dem")  # type: ignore[attr-defined]
-    return dem_for_grid(cfg.dem, cfg.grid(), cfg.dem_dir, cfg.allow_download,  # type: ignore[attr-defined]
-                        out_dir=out)
+    c: Any = cfg
+    out = out_dir or (WorkDir(c.output).root / "dem")
+    return dem_for_grid(c.dem, c.grid(), c.dem_dir, c.allow_download, out_dir=out)

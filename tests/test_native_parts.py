@@ -93,7 +93,8 @@ def test_layover_shadow_matches_brute_force_on_ridges() -> None:
         rngs.append(np.hypot(x, height_sat - z))
         looks.append(np.arctan2(x, height_sat - z))
         orders.append(x)
-        lines.append(np.full(x.size, 100.0 + k) + np.random.default_rng(k).uniform(-0.4, 0.4, x.size))
+        jitter = np.random.default_rng(k).uniform(-0.4, 0.4, x.size)
+        lines.append(np.full(x.size, 100.0 + k) + jitter)
     line, rng, look, order = (np.concatenate(a) for a in (lines, rngs, looks, orders))
     perm = np.random.default_rng(9).permutation(line.size)
     line, rng, look, order = line[perm], rng[perm], look[perm], order[perm]
@@ -136,11 +137,13 @@ def test_geometry_lut_reproduces_smooth_functions() -> None:
     # cubic in height is exact; what remains is bilinear in lon^2 over 16 pixels
     assert err_a.max() < 6 * (16 * grid.spacing) ** 2 / 8 + 1e-9
     # b: bilinear error of h * sin(50 lat) over 16 pixels of latitude
-    bound_b = 1450 * np.radians(50) ** 2 * np.radians(16 * grid.spacing) ** 2 / 8 * (180 / np.pi) ** 2
+    step_deg = 16 * grid.spacing
+    bound_b = 1450 * (50 * np.pi / 180) ** 2 * step_deg ** 2 / 8  # h * f'' * dlat^2 / 8
     assert np.abs(got["b"] - exact["b"])[1:].max() < 1.05 * bound_b
     # the degree grows with the relief
     assert GeometryLUT.degree_for(50) == 1 and GeometryLUT.degree_for(4000) == 3
-    np.testing.assert_allclose(lut.at_height(700.0, "a"), lut.evaluate(np.full((win.height, win.width), 700.0))["a"])
+    flat = np.full((win.height, win.width), 700.0)
+    np.testing.assert_allclose(lut.at_height(700.0, "a"), lut.evaluate(flat)["a"])
 
 
 def test_layover_shadow_grid_prefilter_is_exact() -> None:

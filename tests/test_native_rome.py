@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from sarflow.grid import SPACING, Grid, Window
+from sarflow.grid import Grid, Window
 
 gdal.UseExceptions()
 

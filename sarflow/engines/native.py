@@ -35,7 +35,7 @@ import numpy as np
 from ..dem import DemSampler
 from ..errors import InputError, ProcessingError, SarflowError
 from ..grid import Grid, RasterWriter, Window
-from . import REQUIRED_TAGS, SceneJob, SceneResult, band_names
+from . import SceneJob, SceneResult, band_names
 
 DEFAULTS: dict[str, Any] = {
     "noise_clip": "floor",      # "floor" or "nan"
@@ -491,7 +491,8 @@ class _Scene:
         line, _ = self.geom.image_coordinates(lat, lon, h)
         xyz = geodetic_to_ecef(lat, lon, h)
         orbit = self.geom.fast_orbit
-        t, rng = zero_doppler(orbit, xyz, t0=self.geom.t_first + 0.5 * self.shape[0] * self.geom.ati)
+        t_mid = self.geom.t_first + 0.5 * self.shape[0] * self.geom.ati
+        t, rng = zero_doppler(orbit, xyz, t0=t_mid)
         look = look_angle(orbit.position(t), xyz)
         return {"line": line, "range": rng, "look": look}
 
@@ -555,7 +556,8 @@ class _Scene:
         noise = self.prod.noise_lut(pol, read) if self.opts["thermal_noise"] else None
         power = intensity(dn, noise)
         if edges:
-            power[border_noise_mask(power, edges, limit, float(self.opts["trim_threshold"]))] = np.nan
+            trim = float(self.opts["trim_threshold"])
+            power[border_noise_mask(power, edges, limit, trim)] = np.nan
         power = power[win.row - read.row: win.row - read.row + win.height,
                       win.col - read.col: win.col - read.col + win.width]
         lut = self.prod.calibration_lut(pol, self.opts["calibration"], win)
@@ -712,7 +714,8 @@ class NativeEngine:
                                   "smaller processing.native.block_size") from None
         seconds = time.perf_counter() - t0
         px = job.grid.width * job.grid.height
-        scene.notes.append(f"{px} grid pixels in {seconds:.1f} s ({px / max(seconds, 1e-9):.0f} px/s)")
+        rate = px / max(seconds, 1e-9)
+        scene.notes.append(f"{px} grid pixels in {seconds:.1f} s ({rate:.0f} px/s)")
         _write_log(job, scene, seconds)
         return SceneResult(output=Path(job.output), engine=self.name,
                            orbit_source=scene.prod.orbit_source, seconds=seconds,
@@ -742,7 +745,8 @@ def _run_blocks(scene: _Scene, size: int, threads: int) -> Iterator[tuple[Window
 
 def _write_log(job: SceneJob, scene: _Scene, seconds: float) -> None:
     lines = [f"product {scene.prod.id}", f"engine native, {seconds:.2f} s",
-             f"orbit {scene.prod.orbit_source}", f"dem {job.dem}", f"halo {scene.halo[0]} rows, {scene.halo[1]} cols"]
+             f"orbit {scene.prod.orbit_source}", f"dem {job.dem}",
+             f"halo {scene.halo[0]} rows, {scene.halo[1]} cols"]
     lines += [f"note: {n}" for n in scene.notes]
     try:
         job.log_path.parent.mkdir(parents=True, exist_ok=True)
