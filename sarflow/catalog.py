@@ -280,7 +280,7 @@ def read_record(path: str | Path) -> SceneRecord:
             _read_with_pyrosar(p, rec)
     except SarflowError as exc:
         rec.status, rec.reason = "failed", _one_line(exc)
-    except (OSError, ValueError, KeyError, AttributeError, zipfile.BadZipFile) as exc:
+    except Exception as exc:  # noqa: BLE001 - one unreadable product must not stop a listing
         rec.status = "failed"
         rec.reason = _one_line(f"{p.name}: cannot read product metadata ({type(exc).__name__}: {exc})")
     if rec.ok and rec.footprint is not None and not rec.footprint.is_valid:

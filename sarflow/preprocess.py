@@ -437,6 +437,8 @@ def preprocess_event(cfg: EventConfig, *, engine: Union[str, Any, None] = None,
     wd = WorkDir(cfg.output)
     wd.preprocessed.mkdir(parents=True, exist_ok=True)
     wd.preprocess_summary.unlink(missing_ok=True)  # written again only when this run completes
+    for o in settled:  # every reported scene has a log saying why
+        _append_log(Path(o.log), f"{o.outcome}: {o.reason}")
     existing = [t for t in tasks if output_is_valid(t.job) is None]
     todo = [t for t in tasks if t not in existing]
     settled += [t.outcome("existing") for t in existing]
@@ -450,7 +452,7 @@ def preprocess_event(cfg: EventConfig, *, engine: Union[str, Any, None] = None,
                       seconds=time.perf_counter() - t0, scenes=ordered, path=wd.preprocess_summary)
     write_summary(summary)
     for s in summary.failed:
-        log.warning("%s failed: %s (log: %s)", s.product_id, s.reason, s.log)
+        log.warning("failed: %s (log: %s)", s.reason, Path(s.log).name)
     return summary
 
 

@@ -171,13 +171,14 @@ def test_corrupt_zip_fails_alone_via_scheduler_on_loopback(event: Path, tmp_path
             cli, ["preprocess", str(path), "--scheduler", address, "--no-progress"])
     assert res.exit_code == 2, res.output
     last = res.output.strip().splitlines()[-1]
-    assert last.startswith("Error: 1 of 5 scenes failed") and bad.stem in last
+    assert last.startswith(f"Error: 1 of 5 scenes failed, first {bad.stem}: not a readable zip")
     summary = json.loads(WorkDir(cfg.output).preprocess_summary.read_text())
     assert summary["cluster"] == f"scheduler {address}" and summary["workers"] == 2
     by_id = {s["product_id"]: s for s in summary["scenes"]}
     failed = by_id[bad.stem]
     assert failed["outcome"] == "failed" and "\n" not in failed["reason"]
     assert "not a readable zip" in failed["reason"]
+    assert failed["reason"] in Path(failed["log"]).read_text()
     assert all(by_id[i]["outcome"] == "done" for i in ids)
     _assert_outputs_valid(cfg, ids)
 

@@ -49,10 +49,11 @@ def preprocess(ctx: click.Context, event_config: Path, engine: Optional[str],
     else:
         print_summary(summary)
     if summary.failed:
+        first = summary.failed[0]
         raise ProcessingError(
-            f"{len(summary.failed)} of {len(summary.scenes)} scenes failed (first: "
-            f"{summary.failed[0].product_id}: {summary.failed[0].reason}); see the logs listed "
-            f"above and {summary.path}; rerun to retry only those")
+            f"{len(summary.failed)} of {len(summary.scenes)} scenes failed, first "
+            f"{first.product_id}: {first.reason.removeprefix(Path(first.scene).name + ': ')}; "
+            f"logs in {summary.path.parent}; rerun to retry only the failed ones")
 
 
 def print_summary(summary) -> None:
@@ -67,7 +68,7 @@ def print_summary(summary) -> None:
         table.add_column(col, justify="right" if col == "seconds" else "left",
                          overflow="fold")
     for s in summary.scenes:
-        detail = Path(s.log).name if s.outcome == "done" else f"{s.reason} ({s.log})"
+        detail = Path(s.log).name if s.outcome == "done" else f"{s.reason} (log: {Path(s.log).name})"
         table.add_row(s.product_id, s.window or "?", {"ASCENDING": "asc", "DESCENDING": "desc"}.get(s.pass_direction or "", "?"),
                       s.engine or "", s.orbit_source or "", f"{s.seconds:.1f}" if s.seconds else "",
                       f"[{style[s.outcome]}]{s.outcome}[/]",
