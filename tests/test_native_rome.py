@@ -343,3 +343,39 @@ def test_border_noise_removed_for_old_ipf(rome: dict, tmp_path: Path) -> None:
     keep = new.backscatter("VV", Window(lines.start, 0, 60, 600))
     assert np.isfinite(keep).all()  # IPF >= 2.90: nothing masked; low DN -> noise floor
     assert (keep[expect] == np.float32(DEFAULTS["noise_floor"])).mean() > 0.9
+
+
+def test_grid_across_the_image_edge_and_outside(fixtures_dir: Path, tmp_path: Path) -> None:
+    """A grid straddling the product's west (far-range) edge: NaN exactly where the image
+    coordinates fall outside the image; a grid beyond the footprint is refused."""
+    from sarflow.dem import DemSampler
+    from sarflow.engines import SceneJob
+    from sarflow.engines.native import ENGINE
+    from sarflow.errors import InputError
+    from sarflow.grid import read_raster, write_raster
+    from sarflow.sentinel1 import open_product
+
+    safe = fixtures_dir / "s1" / SAFE
+    prod = open_product(safe)
+    # where the last range pixel lies at line 8000, at 100 m above the geoid
+    lat_e, lon_e = prod.ground_coordinates(np.array([8000.0]), np.array([prod.shape[1] - 1.0]),
+                                           np.array([150.0]))
+    grid = Grid.from_bounds(lon_e[0] - 0.01, lat_e[0] - 0.005, lon_e[0] + 0.01, lat_e[0] + 0.005)
+    dem_grid = Grid.from_bounds(*(b + d for b, d in zip(grid.bounds, (-0.05, -0.05, 0.05, 0.05))))
+    dem = write_raster(tmp_path / "flat.tif", np.full(dem_grid.shape, 100.0), dem_grid)
+    out = tmp_path / "edge.tif"
+    ENGINE.process(SceneJob(scene=safe, output=out, grid=grid, polarisations=["VV"], dem=dem))
+    mask = read_raster(out)[1]
+    h = DemSampler(dem).grid_heights(grid)
+    lon, lat = grid.coordinates()
+    _, pixel = prod.image_coordinates(lat, lon, h)
+    outside = pixel > prod.shape[1] - 1
+    assert 0.2 < outside.mean() < 0.8
+    np.testing.assert_array_equal(np.isnan(mask), outside)
+    far = Grid.from_bounds(lon_e[0] - 0.5, lat_e[0] - 0.01, lon_e[0] - 0.45, lat_e[0] + 0.01)
+    far_dem = Grid.from_bounds(*(b + d for b, d in zip(far.bounds, (-0.05, -0.05, 0.05, 0.05))))
+    dem2 = write_raster(tmp_path / "flat2.tif", np.full(far_dem.shape, 100.0), far_dem)
+    with pytest.raises(InputError, match="does not cover the event area"):
+        ENGINE.process(SceneJob(scene=safe, output=tmp_path / "far.tif", grid=far,
+                                polarisations=["VV"], dem=dem2))
+    assert not (tmp_path / "far.tif").exists()
