@@ -24,7 +24,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 from urllib.parse import unquote, urlparse
 
 from .errors import CorruptInputError, InputError, SarflowError
@@ -515,8 +515,11 @@ def _scene_record(scene: Any) -> SceneRecord:
     return rec
 
 
-def index_scenes(folders: Sequence[str | Path], db: str | Path) -> IndexReport:
+def index_scenes(folders: Sequence[str | Path], db: str | Path,
+                 progress: Optional[Callable[[int, int], None]] = None) -> IndexReport:
     """Register every product under ``folders`` in the Archive at ``db``, newest versions first.
+
+    ``progress(done, total)`` is called after each product is read.
 
     An acquisition already in the main table is replaced when a newer processing version
     arrives; the older one is kept in pyroSAR's ``duplicates`` table.
@@ -525,12 +528,15 @@ def index_scenes(folders: Sequence[str | Path], db: str | Path) -> IndexReport:
 
     report = IndexReport(db=str(db))
     scenes = []
-    for path in find_products(folders):
+    paths = find_products(folders)
+    for i, path in enumerate(paths):
         try:
             _check_container(path)
             scenes.append(identify(path))
         except SarflowError as exc:
             report.failed.append((str(path), _one_line(exc)))
+        if progress is not None:
+            progress(i + 1, len(paths))
     groups: dict[str, list[Any]] = {}
     for s in scenes:
         groups.setdefault(s.outname_base(), []).append(s)

@@ -28,10 +28,14 @@ def index(folders: tuple[Path, ...], db: str, as_json: bool) -> None:
     processing time) goes to the main table, the others to the duplicates table.
     """
     from rich.console import Console
+    from rich.progress import Progress
 
     from ..catalog import index_scenes
 
-    report = index_scenes(folders, db)
+    with Progress(console=Console(stderr=True), transient=True, disable=as_json) as bar:
+        task = bar.add_task("reading products", total=None)
+        report = index_scenes(folders, db,
+                              progress=lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return
