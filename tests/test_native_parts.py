@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sarflow.engines.native import (LAYOVER, SHADOW, GeometryLUT, border_noise_mask, calibrate,
-                                    image_window, intensity, ipf_number, layover_shadow,
+                                    image_window, intensity, layover_shadow,
                                     upsample)
 from sarflow.grid import Grid, Window
 
@@ -58,10 +58,7 @@ def test_border_noise_mask_scans_inwards_from_named_edges() -> None:
     assert border_noise_mask(power, ["near"], limit=15)[20].sum() == 15
 
 
-def test_ipf_number_and_image_window() -> None:
-    assert ipf_number("003.40") == pytest.approx(3.40)
-    assert ipf_number("002.70") < 2.90
-    assert np.isnan(ipf_number(None))
+def test_image_window() -> None:
     line = np.array([[10.2, 11.0], [np.nan, 30.7]])
     pixel = np.array([[5.5, 100.1], [7.0, 50.0]])
     assert image_window(line, pixel, (1000, 1000)) == Window(8, 3, 26, 101)

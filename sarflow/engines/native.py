@@ -12,13 +12,15 @@ Chain per scene and polarisation, as SNAP's graph does it, block by block over t
 5. range-Doppler terrain correction onto the grid: DEM height per grid pixel (bilinear,
    geoid to ellipsoid), zero-Doppler image coordinates, bilinear resampling of sigma0.
 
-Geometry is exact at the nodes of a coarse 3-D lookup table (every ``lut_stride`` grid
-pixels, heights every ``height_step`` metres, computed with ``sarflow.sentinel1``) and
-interpolated trilinearly in between: line, slant range and look angle are smooth there
-(errors below 0.01 pixel, checked in the tests), while the slant-to-ground-range conversion,
-which switches polynomial between annotation records, is applied per pixel.  The layover /
-shadow mask compares slant ranges and look angles along zero-Doppler lines (a halo around
-each block gives mountains outside the block their say).
+Geometry is exact (``sarflow.sentinel1``: zero Doppler with the bistatic term) at the
+nodes of a coarse lookup table, every ``lut_stride`` grid pixels and at a few heights
+spanning the block's terrain, and interpolated in between (bilinear across, a polynomial
+in height): line, slant range and look angle are smooth there (below 0.01 pixel from the
+exact solution, checked in the tests), while the slant-to-ground-range conversion, which
+switches polynomial between annotation records, is applied per pixel.  The layover /
+shadow mask compares slant ranges and look angles along zero-Doppler lines; a halo around
+each block gives mountains outside the block their say.  Memory follows the block size
+(about 1 GB for 25 Mpx with the default 1024); ``threads`` > 1 runs blocks in parallel.
 """
 
 from __future__ import annotations
@@ -44,7 +46,6 @@ DEFAULTS: dict[str, Any] = {
     "border_limit": 500,        # ESA/SNAP border noise search width (pixels)
     "trim_threshold": 0.5,      # noise-corrected intensity below which border pixels go
     "lut_stride": 16,           # grid pixels between geometry lookup nodes
-    "height_step": 250.0,       # metres between geometry lookup height levels
     "max_halo": 768,            # cap on the layover/shadow context around a block (pixels)
     "calibration": "sigma0",    # sigma0 (default), beta0 or gamma0
     "thermal_noise": True,      # subtract the noise LUT
@@ -338,14 +339,6 @@ def _shift_bwd(cum: np.ndarray, ends: np.ndarray, fill: float) -> np.ndarray:
 # helpers
 # ------------------------------------------------------------------------------------
 
-def ipf_number(version: Any) -> float:
-    """IPF version as a float (``'003.40'`` -> 3.40); NaN when unknown."""
-    try:
-        return float(str(version).strip())
-    except (TypeError, ValueError):
-        return float("nan")
-
-
 def resample(img: np.ndarray, line: np.ndarray, pixel: np.ndarray) -> np.ndarray:
     """Bilinear samples (float32) of ``img`` at fractional (line, pixel), integers at pixel
     centres; NaN outside the image or next to a NaN pixel."""
@@ -473,9 +466,9 @@ class _Scene:
     pols: list[str]
     opts: dict[str, Any]
     halo: tuple[int, int]
+    """Rows and columns of layover/shadow context around each block."""
     reach: float
     """Metres across track within which terrain can cause layover or shadow."""
-    """Rows and columns of layover/shadow context around each block."""
     notes: list[str] = field(default_factory=list)
 
     @property
