@@ -38,10 +38,10 @@ from .workdir import WorkDir
 
 log = logging.getLogger("sarflow.preprocess")
 
-OUTCOMES = ("done", "existing", "failed", "skipped", "locked", "cancelled")
+OUTCOMES = ("done", "existing", "failed", "skipped", "locked")
 """done: processed now · existing: a valid output was already there · failed: see reason
 and log · skipped: not processable as configured (e.g. a polarisation missing) ·
-locked: another run is processing it · cancelled: the run was interrupted first."""
+locked: another run is processing it.  (An interrupted run writes no summary.)"""
 
 DEFAULT_MEMORY_GB = {"native": 4.0, "snap": 8.0}
 """Memory one scene needs by engine (native works in blocks; SNAP's JVM wants more)."""
@@ -149,6 +149,14 @@ def output_is_valid(job: Any) -> Optional[str]:
     return None
 
 
+def existing_outcome(task: SceneTask) -> SceneOutcome:
+    """Outcome of a scene whose valid output is already there (engine, orbit from its tags)."""
+    from .grid import raster_info
+
+    tags = raster_info(task.job.output).tags
+    return task.outcome("existing", engine=tags.get("engine"), orbit_source=tags.get("orbit_source"))
+
+
 def _remove_stale_temporaries(output: Path) -> None:
     """Delete temporaries of an earlier, interrupted write of ``output`` (we hold its lock)."""
     for tmp in output.parent.glob(f".{output.stem}.tmp-*{output.suffix}"):
@@ -186,7 +194,7 @@ def run_scene(task: SceneTask) -> SceneOutcome:
                                              "rerun when it has finished")
     try:
         if output_is_valid(job) is None:
-            return task.outcome("existing")
+            return existing_outcome(task)
         _remove_stale_temporaries(output)
         return _attempts(task)
     finally:
@@ -441,7 +449,7 @@ def preprocess_event(cfg: EventConfig, *, engine: Union[str, Any, None] = None,
         _append_log(Path(o.log), f"{o.outcome}: {o.reason}")
     existing = [t for t in tasks if output_is_valid(t.job) is None]
     todo = [t for t in tasks if t not in existing]
-    settled += [t.outcome("existing") for t in existing]
+    settled += [existing_outcome(t) for t in existing]
     outcomes, cluster_text, n_workers = [], "none (nothing to do)", 0
     if todo:
         outcomes, cluster_text, n_workers = _execute(cfg, name, todo, workers, scheduler, progress)

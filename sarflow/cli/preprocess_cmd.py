@@ -62,7 +62,7 @@ def print_summary(summary) -> None:
     from rich.table import Table
 
     style = {"done": "green", "existing": "green", "failed": "red", "skipped": "yellow",
-             "locked": "yellow", "cancelled": "yellow"}
+             "locked": "yellow"}
     table = Table(title=f"{summary.event}: preprocessing ({summary.cluster})")
     for col in ("scene", "window", "pass", "engine", "orbit", "seconds", "outcome", "log / reason"):
         table.add_column(col, justify="right" if col == "seconds" else "left",
