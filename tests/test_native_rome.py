@@ -379,3 +379,44 @@ def test_grid_across_the_image_edge_and_outside(fixtures_dir: Path, tmp_path: Pa
         ENGINE.process(SceneJob(scene=safe, output=tmp_path / "far.tif", grid=far,
                                 polarisations=["VV"], dem=dem2))
     assert not (tmp_path / "far.tif").exists()
+
+
+def write_eof(orbit: "object", folder: Path, mission: str = "S1B") -> Path:
+    """An Earth Explorer POEORB file holding ``orbit``'s state vectors (as ESA names them)."""
+    import datetime as dt
+
+    stamps = [orbit.epoch + dt.timedelta(seconds=float(t)) for t in orbit.times]
+    fmt = "%Y%m%dT%H%M%S"
+    name = (f"{mission}_OPER_AUX_POEORB_OPOD_{stamps[-1]:{fmt}}_V{stamps[0]:{fmt}}_"
+            f"{stamps[-1]:{fmt}}.EOF")
+    osv = "".join(
+        f"<OSV><UTC>UTC={s:%Y-%m-%dT%H:%M:%S.%f}</UTC><X unit=\"m\">{float(p[0])!r}</X>"
+        f"<Y unit=\"m\">{float(p[1])!r}</Y><Z unit=\"m\">{float(p[2])!r}</Z><VX unit=\"m/s\">{float(v[0])!r}</VX>"
+        f"<VY unit=\"m/s\">{float(v[1])!r}</VY><VZ unit=\"m/s\">{float(v[2])!r}</VZ></OSV>"
+        for s, p, v in zip(stamps, orbit.positions, orbit.velocities))
+    text = (f"<?xml version=\"1.0\" ?><Earth_Explorer_File><Earth_Explorer_Header><Fixed_Header>"
+            f"<File_Name>{name[:-4]}</File_Name><File_Type>AUX_POEORB</File_Type>"
+            f"</Fixed_Header></Earth_Explorer_Header><Data_Block type=\"xml\">"
+            f"<List_of_OSVs count=\"{len(stamps)}\">{osv}</List_of_OSVs></Data_Block>"
+            f"</Earth_Explorer_File>")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+    return folder / name
+
+
+def test_orbit_file_is_used_and_named(rome: dict, tmp_path: Path) -> None:
+    """With an orbit folder holding a POEORB file that covers the product (here made from
+    the annotation's own state vectors), the engine uses it, says so in the tags, and the
+    result equals the annotation-orbit result."""
+    from dataclasses import replace
+
+    from sarflow.engines.native import ENGINE
+    from sarflow.grid import raster_info, read_raster
+    from sarflow.sentinel1 import open_product
+
+    eof = write_eof(open_product(rome["safe"]).swath().orbit, tmp_path / "orbits")
+    job = replace(rome["job"], output=tmp_path / "eof.tif", orbit_dir=tmp_path / "orbits")
+    result = ENGINE.process(job)
+    assert result.orbit_source == f"POEORB {eof.name}"
+    assert raster_info(job.output).tags["orbit_source"] == result.orbit_source
+    np.testing.assert_allclose(read_raster(job.output)[0], rome["native"][0], rtol=1e-3)
