@@ -112,6 +112,7 @@ def test_local_cluster_of_two_workers(event: Path, tmp_path: Path) -> None:
     # a second run finds everything done: no engine call, no cluster
     again = preprocess_event(cfg, engine=engine, workers=2, progress=False)
     assert again.counts["existing"] == len(ids) and again.cluster.startswith("none")
+    assert {(s.engine, s.orbit_source) for s in again.scenes} == {("native", "annotation")}
     assert len(engine.count_lines()) == len(ids)
 
 
