@@ -215,6 +215,7 @@ def test_cli_stack(event, tmp_path):
     result = CliRunner().invoke(cli, ["stack", str(yaml_path), "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert "fused_change_VV" in result.output and "G6" in result.output
+    assert "asc pre 4, asc post 2, desc pre 3, desc post 3" in result.output
     empty = tmp_path / "empty.yaml"
     empty.write_text(yaml_path.read_text().replace(str(cfg.output), str(tmp_path / "nowork")))
     result = CliRunner().invoke(cli, ["stack", str(empty)])

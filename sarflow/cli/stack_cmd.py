@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -28,7 +29,8 @@ def stack(ctx: click.Context, event_config: Path, workers: int | None, scheduler
     from rich.table import Table
 
     from ..grid import raster_info
-    from ..stack import stack_event
+    from ..stack import selection_path, stack_event
+    from ..workdir import WorkDir
 
     cfg = load_event(event_config)
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
@@ -44,4 +46,9 @@ def stack(ctx: click.Context, event_config: Path, workers: int | None, scheduler
         table.add_row(name, ", ".join(info.descriptions), str(paths[name]))
     table.add_row("medians", "median_db, count", str(paths["median_asc_VV_pre"].parent))
     table.add_row("changes", "change_db", str(paths["change_asc_VV"].parent))
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    sel = json.loads(selection_path(WorkDir(cfg.output)).read_text())["selection"]
+    console.print("dates: " + ", ".join(f"{k.replace('_', ' ')} {len(sel[k])}" for k in
+                                         ("asc_pre", "asc_post", "desc_pre", "desc_post"))
+                  + f"; G4-G6 pair {sel['single_pre']} / {sel['single_post']}")
