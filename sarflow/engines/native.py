@@ -737,13 +737,15 @@ def _run_blocks(scene: _Scene, size: int, threads: int) -> Iterator[tuple[Window
 
 
 def _write_log(job: SceneJob, scene: _Scene, seconds: float) -> None:
+    """Append what was done to the scene's log (the pipeline appends its attempts too)."""
     lines = [f"product {scene.prod.id}", f"engine native, {seconds:.2f} s",
              f"orbit {scene.prod.orbit_source}", f"dem {job.dem}",
              f"halo {scene.halo[0]} rows, {scene.halo[1]} cols"]
     lines += [f"note: {n}" for n in scene.notes]
     try:
         job.log_path.parent.mkdir(parents=True, exist_ok=True)
-        job.log_path.write_text("\n".join(lines) + "\n")
+        with open(job.log_path, "a") as fh:
+            fh.write("\n".join(lines) + "\n")
     except OSError:
         pass  # a log that cannot be written must not fail the scene
 
