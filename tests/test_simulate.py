@@ -85,6 +85,18 @@ def test_pyrosar_identify_accepts_every_product(event: Path) -> None:
         assert 30.0 < scene.meta["incidence"] < 46.0
 
 
+def test_sarflow_info_reads_every_product(event: Path) -> None:
+    from click.testing import CliRunner
+
+    from sarflow.cli import cli
+
+    for z in _scenes(event):
+        _, tags = _truth(event, z)
+        res = CliRunner().invoke(cli, ["info", str(z)])
+        assert res.exit_code == 0, res.output
+        assert tags["pass"] in res.output and "VV, VH" in res.output
+
+
 def test_zip_holds_a_complete_safe_with_manifest_checksums(event: Path) -> None:
     z = _scenes(event)[0]
     with zipfile.ZipFile(z) as zf:

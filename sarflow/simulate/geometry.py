@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..grid import Grid
-from ..sentinel1 import C, Orbit, ecef_to_geodetic, geodetic_to_ecef, range_doppler_to_ground, zero_doppler
+from ..sentinel1 import (C, Orbit, ecef_to_geodetic, geodetic_to_ecef, range_doppler_to_ground,
+                         zero_doppler)
 from .orbit import CircularOrbit, annotation_orbit, state_vectors
-from .terrain import metric_spacing
 
 PIXEL_SPACING = 10.0
 """GRDH ground range and azimuth pixel spacing (m)."""
