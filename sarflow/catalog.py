@@ -323,10 +323,47 @@ def deduplicate(records: Sequence[SceneRecord]) -> tuple[list[SceneRecord], list
 
 
 def area_polygon(cfg: Any) -> Any:
-    """The event area as a shapely polygon (lon/lat) of its bounds."""
+    """The event area as a shapely geometry (lon/lat): its bbox, or the polygons of its file."""
     from shapely.geometry import box
 
-    return box(*cfg.area.bounds())
+    if cfg.area.file is None:
+        return box(*cfg.area.bounds())
+    return _vector_union(Path(cfg.area.file))
+
+
+def _vector_union(path: Path) -> Any:
+    """Union of a vector file's geometries in EPSG:4326 (lon/lat order)."""
+    from osgeo import ogr, osr
+    from shapely import wkb
+    from shapely.ops import unary_union
+
+    ogr.UseExceptions()
+    try:
+        ds = ogr.Open(str(path))
+    except RuntimeError as exc:
+        raise InputError(f"cannot read area file {path}: {_one_line(exc)}") from None
+    layer = ds.GetLayer(0)
+    wgs = osr.SpatialReference()
+    wgs.ImportFromEPSG(4326)
+    wgs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    srs = layer.GetSpatialRef()
+    transform = None
+    if srs is not None:
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        if not srs.IsSame(wgs):
+            transform = osr.CoordinateTransformation(srs, wgs)
+    shapes = []
+    for feature in layer:
+        geom = feature.GetGeometryRef()
+        if geom is None:
+            continue
+        geom = geom.Clone()
+        if transform is not None:
+            geom.Transform(transform)
+        shapes.append(wkb.loads(bytes(geom.ExportToWkb())))
+    if not shapes:
+        raise InputError(f"area file {path} holds no geometry; draw the area as a polygon")
+    return unary_union(shapes).buffer(0)
 
 
 def window_of(cfg: Any, start: Optional[dt.datetime]) -> Optional[str]:

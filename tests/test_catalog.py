@@ -239,3 +239,20 @@ def test_scenes_list_table(tmp_path: Path, fixtures_dir: Path) -> None:
     assert "1 scenes selected, 0 unreadable" in out and "DESCENDING │ pre │ 1 scene" in out
     assert "no ASCENDING scene in the pre-event window (2021-12-01 .. 2021-12-24)" in out
     assert "relative orbit 22 (DESCENDING) covers only" in out
+
+
+def test_area_from_a_polygon_file(tmp_path: Path, fixtures_dir: Path) -> None:
+    """A triangle half inside the footprint: coverage is measured on the polygon, not its bbox."""
+    fp = _manifest_footprint(fixtures_dir / "s1" / f"{S1B}.SAFE")
+    tri = Polygon([(11.0, 41.5), (12.5, 41.5), (12.5, 41.7)])
+    geojson = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
+               "geometry": {"type": "Polygon", "coordinates": [list(tri.exterior.coords)]}}]}
+    (tmp_path / "area.geojson").write_text(json.dumps(geojson))
+    path = _event(tmp_path, [fixtures_dir / "s1"])
+    data = yaml.safe_load(path.read_text())
+    data["area"] = {"file": str(tmp_path / "area.geojson")}
+    path.write_text(yaml.safe_dump(data))
+    (r,) = select_scenes(load_config(path))
+    truth = fp.intersection(tri).area / tri.area
+    assert r.coverage == pytest.approx(truth, rel=1e-3)
+    assert abs(truth - fp.intersection(box(*tri.bounds)).area / box(*tri.bounds).area) > 0.05
