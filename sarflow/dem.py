@@ -276,8 +276,18 @@ class DemSampler:
         fx = xs - c0 - ci
         r1i = np.minimum(ri + 1, data.shape[0] - 1)
         c1i = np.minimum(ci + 1, data.shape[1] - 1)
-        rows = data[ri] * (1 - fy) + data[r1i] * fy
-        out[np.ix_(oky, okx)] = rows[:, ci] * (1 - fx) + rows[:, c1i] * fx
+        top = data[ri]
+        rows = data[r1i] - top
+        rows *= fy
+        rows += top
+        left = np.take(rows, ci, axis=1)
+        val = np.take(rows, c1i, axis=1)
+        val -= left
+        val *= fx
+        val += left
+        # coordinates are monotonic, so the inside points form one block of the lattice
+        iy, ix = np.flatnonzero(oky), np.flatnonzero(okx)
+        out[iy[0]:iy[-1] + 1, ix[0]:ix[-1] + 1] = val
         return out
 
     def read(self, window: Window) -> np.ndarray:

@@ -150,3 +150,17 @@ def test_dem_without_data_over_area(tmp_path: Path) -> None:
     path = _write_geotiff(tmp_path / "void.tif", data, 12.0, 42.0, 0.01)
     with pytest.raises(InputError, match="no data over the area"):
         dem_for_grid(path, Grid.from_bounds(12.2, 41.3, 12.4, 41.5))
+
+
+def test_lattice_heights_equal_pointwise_sampling(fixtures_dir: Path) -> None:
+    """The separable lattice sampler gives the pointwise bilinear values, NaN outside."""
+    sampler = DemSampler(fixtures_dir / "dem" / "Rome-30m-DEM.tif", geoid=False)
+    grid = Grid.from_bounds(12.44, 41.96, 12.47, 41.99)  # reaches west of the DEM (12.4499)
+    rows, cols = np.arange(grid.height), np.arange(grid.width)
+    lon, lat = grid.lonlat(rows, cols)
+    lattice = sampler.lattice_heights(lon, lat)
+    lon2, lat2 = grid.coordinates()
+    point = sampler.heights(lon2, lat2)
+    np.testing.assert_array_equal(np.isnan(lattice), np.isnan(point))
+    assert 0.2 < np.isnan(lattice).mean() < 0.5
+    np.testing.assert_allclose(lattice[~np.isnan(point)], point[~np.isnan(point)], atol=1e-9)
