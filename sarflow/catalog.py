@@ -88,7 +88,7 @@ def parse_name(name: str | Path) -> Optional[dict[str, Any]]:
             "polarisations": list(_POL_CODES[g["pol"].upper()])}
 
 
-@dataclass
+@dataclass(eq=False)
 class SceneRecord:
     """One product as the catalog sees it (``status`` ``ok`` or ``failed``)."""
 
