@@ -398,5 +398,5 @@ def dem_for_config(cfg: "object", out_dir: str | os.PathLike | None = None) -> P
     from .workdir import WorkDir
 
     c: Any = cfg
-    out = out_dir or (WorkDir(c.output).root / "dem")
+    out = out_dir or WorkDir(c.output).dem
     return dem_for_grid(c.dem, c.grid(), c.dem_dir, c.allow_download, out_dir=out)

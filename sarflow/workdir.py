@@ -6,6 +6,7 @@ themselves, so the layout documented in the README stays true.
     <output>/
       preprocessed/<product_id>.tif      sigma0 per scene on the event grid (+ .log, .xml)
       preprocessed/summary.json          per-scene engine, orbit source, time, outcome
+      dem/dem_<bounds>.vrt               DEM tile mosaic when the config says dem: auto
       stack/medians/<pass>_<pol>_<window>.tif   median (dB) + count of valid dates
       stack/changes/<pass>_<pol>.tif     median_pre - median_post (dB)
       stack/groups/G1.tif .. G6.tif      the six 2-band input groups
@@ -43,6 +44,10 @@ class WorkDir:
     @property
     def preprocess_summary(self) -> Path:
         return self.preprocessed / "summary.json"
+
+    @property
+    def dem(self) -> Path:
+        return self.root / "dem"
 
     @property
     def stack(self) -> Path:
