@@ -8,7 +8,7 @@ target: ratio = t(2 workers) / t(1 worker) <= 0.65.  ``machine_ratio_2_over_1`` 
 in the same run, what 2 plain CPU-bound processes achieve against 1: on a busy shared
 machine it shows how much parallelism was available at all.
 
-    python bench/bench_preprocess.py [--size 768] [--repeats 2]
+    python bench/bench_preprocess.py [--size 768] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def _timed(cfg, n_workers: int, out: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=768, help="grid pixels per side")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
