@@ -419,3 +419,9 @@ def test_cli_simulate_writes_an_event(tmp_path: Path) -> None:
     assert len(list((tmp_path / "ev" / "scenes").glob("*.zip"))) == 4
     bad = runner.invoke(cli, ["simulate", str(tmp_path / "x"), "--size", "10"])
     assert bad.exit_code == 2 and "at least 32" in bad.output
+    again = runner.invoke(cli, ["simulate", str(tmp_path / "ev"), "--size", "40"])
+    assert again.exit_code == 2 and "already holds" in again.output
+    again = runner.invoke(cli, ["simulate", str(tmp_path / "ev"), "--size", "40",
+                                "--scenes-per-window", "1", "--overwrite"])
+    assert again.exit_code == 0, again.output
+    assert load_config(tmp_path / "ev" / "event.yaml").grid().shape == (40, 40)

@@ -34,9 +34,12 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None):
               help="Landslide backscatter change in VH, post - pre [default: -2.0 dB].")
 @click.option("--landslide-fraction", type=click.FloatRange(0.0, 0.5), default=None,
               help="Share of the area covered by landslides [default: 0.04].")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes writing scenes [default: up to 2 cores]; output is the same.")
+@click.option("--overwrite", is_flag=True, help="Replace an event already in OUTDIR.")
 def simulate(outdir: Path, seed: int, size, scenes_per_window: int | None,
              change_vv: float | None, change_vh: float | None,
-             landslide_fraction: float | None) -> None:
+             landslide_fraction: float | None, workers: int | None, overwrite: bool) -> None:
     """Write a synthetic landslide event into OUTDIR.
 
     Sentinel-1 IW GRDH dual-pol (VV+VH) products (.zip SAFE) of ascending and descending
@@ -65,14 +68,16 @@ def simulate(outdir: Path, seed: int, size, scenes_per_window: int | None,
         settings.landslide_fraction = landslide_fraction
     console = Console(stderr=True)
     start = time.perf_counter()
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
+    with Progress(TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
         task = bar.add_task("terrain, inventory", total=None)
 
         def report(what: str, done: int, total: int) -> None:
             bar.update(task, description=what, completed=done, total=total)
 
-        path = simulate_event(outdir, seed=seed, settings=settings, progress=report)
+        path = simulate_event(outdir, seed=seed, settings=settings, progress=report,
+                              workers=workers, overwrite=overwrite)
     scenes = sorted((path.parent / "scenes").glob("*.zip"))
     click.echo(f"wrote {path} ({len(scenes)} scenes, grid {settings.size[0]} x "
                f"{settings.size[1]}, seed {seed}) in {time.perf_counter() - start:.1f} s")

@@ -29,6 +29,7 @@ import numpy as np
 import yaml
 
 from .. import __version__
+from ..errors import InputError
 from ..grid import SPACING, Grid, atomic_path, standard_tags, write_raster
 from . import backscatter, geometry, inventory, safe_writer, terrain
 from .orbit import design_orbit
@@ -49,20 +50,25 @@ def _rng(seed: int, *keys: int) -> np.random.Generator:
 def simulate_event(outdir: str | Path, seed: int = 0, size: Optional[tuple[int, int]] = None,
                    scenes_per_window: Optional[int] = None,
                    settings: Optional[SimulationSettings] = None,
-                   progress: Optional[Progress] = None, workers: Optional[int] = None) -> Path:
+                   progress: Optional[Progress] = None, workers: Optional[int] = None,
+                   overwrite: bool = False) -> Path:
     """Write a synthetic event into ``outdir`` and return the path of its ``event.yaml``.
 
     ``size`` (rows, cols of the event grid) and ``scenes_per_window`` override the
     corresponding fields of ``settings`` (default :class:`SimulationSettings`).  Scenes
     are written by ``workers`` processes (default: up to 2 of the machine's cores); the
-    output does not depend on it.
+    output does not depend on it.  A folder that already holds an event is an error unless
+    ``overwrite`` (then the previous scenes, truth, DEM, inventory and event.yaml go first).
     """
     s = settings or SimulationSettings()
     if size is not None:
         s = replace(s, size=tuple(size))
     if scenes_per_window is not None:
         s = replace(s, scenes_per_window=int(scenes_per_window))
+    if isinstance(size, int):
+        size = (size, size)
     out = Path(outdir)
+    _prepare(out, overwrite)
     (out / "scenes").mkdir(parents=True, exist_ok=True)
     (out / "truth" / "sigma0").mkdir(parents=True, exist_ok=True)
     report = progress or (lambda what, done, total: None)
@@ -83,6 +89,28 @@ def simulate_event(outdir: str | Path, seed: int = 0, size: Optional[tuple[int, 
     path = _write_event_yaml(out, s, seed, world.event, times)
     report("done", 1, 1)
     return path
+
+
+_OUTPUTS = ("event.yaml", "dem.tif", "inventory.gpkg", "scenes", "truth")
+
+
+def _prepare(out: Path, overwrite: bool) -> None:
+    """Refuse to mix two events in one folder; with ``overwrite`` remove the old one."""
+    import shutil
+
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} is a file; give a folder for the synthetic event")
+    old = [out / name for name in _OUTPUTS if (out / name).exists()]
+    if not old:
+        return
+    if not overwrite:
+        raise InputError(f"{out} already holds a synthetic event ({old[0].name}); choose another "
+                         f"folder or overwrite it (sarflow simulate --overwrite)")
+    for p in old:
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
 
 
 # ------------------------------------------------------------------------------------
