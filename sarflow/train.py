@@ -4,10 +4,16 @@ One run (:func:`train_run`) trains one architecture with one (filters, batch siz
 learning rate) on a patch dataset (:mod:`sarflow.dataset`) and writes to its run folder::
 
     model.keras     the best epoch's weights (by test F1), with sarflow metadata (modelio)
-    history.csv     one row per epoch: loss and test precision / recall / F1 / IoU
-    result.json     settings, test metrics in inference mode, threshold baseline,
-                    timing; written last, with "complete": true, so a finished run is
-                    recognised and skipped when a grid search resumes
+    history.csv     one row per epoch (1-based): loss, test precision / recall / F1 /
+                    IoU, seconds since the start (written as training goes)
+    result.json     settings; "test" (the reported scores: whole test split, inference
+                    mode, the saved model reproduces them exactly), "train",
+                    "test_running_bn" (the checkpoint before BN recomputation),
+                    "test_training_mode_bn" (batch statistics, as metrics inside ``fit``
+                    would see them: shows the BN trap), "bn_statistics", "baseline" (best
+                    threshold on the change alone, chosen on the train split), timing;
+                    written last, with "complete": true, so a finished run is recognised
+                    and skipped when a grid search resumes
 
 Metrics are computed once per epoch over the whole test split from accumulated pixel
 counts (:mod:`sarflow.metrics`), in inference mode (batch normalisation using its running
@@ -184,11 +190,15 @@ def recompute_bn_statistics(model, x: np.ndarray, batch_size: int) -> int:
 # callbacks
 # ------------------------------------------------------------------------------------
 
+HISTORY_FIELDS = ("epoch", "loss", "test_precision", "test_recall", "test_f1", "test_iou",
+                  "seconds")
+
+
 def _test_monitor(x, y, threshold: float, batch_size: int, patience: int,
-                  max_seconds: float | None, progress=None):
+                  max_seconds: float | None, history: Path, progress=None):
     """A Keras callback; per epoch: test metrics over the whole split (inference mode) into
-    the logs; keeps the best weights by test F1; stops after ``patience`` epochs without
-    improvement or when ``max_seconds`` have passed."""
+    the logs and a CSV row of ``history``; keeps the best weights by test F1; stops after
+    ``patience`` epochs without improvement or when ``max_seconds`` have passed."""
     import keras
 
     class TestMonitor(keras.callbacks.Callback):
@@ -197,6 +207,8 @@ def _test_monitor(x, y, threshold: float, batch_size: int, patience: int,
             self.best_f1, self.best_epoch, self.best_weights, self.best_scores = -1.0, -1, None, {}
             self.epochs_run = 0
             self.t0 = time.perf_counter()
+            with open(history, "w", newline="") as fh:
+                csv.writer(fh).writerow(HISTORY_FIELDS)
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs if logs is not None else {}
@@ -205,6 +217,10 @@ def _test_monitor(x, y, threshold: float, batch_size: int, patience: int,
             for key, value in s.items():
                 logs[f"test_{key}"] = value
             self.epochs_run = epoch + 1
+            row = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - self.t0, 3),
+                   **{k: float(v) for k, v in logs.items()}}
+            with open(history, "a", newline="") as fh:
+                csv.writer(fh).writerow([row.get(k, "") for k in HISTORY_FIELDS])
             if s["f1"] > self.best_f1:
                 self.best_f1, self.best_epoch, self.best_scores = s["f1"], epoch + 1, conf.as_dict()
                 self.best_weights = [w.copy() for w in self.model.get_weights()]
@@ -321,18 +337,17 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     pipeline = make_pipeline(data.x_train, data.y_train, batch_size, seed, augment)
     with _progress(progress, epochs, run_name(architecture, filters, batch_size,
                                                learning_rate)) as report:
-        monitor = _test_monitor(data.x_test, data.y_test, threshold, batch_size, patience,
-                                max_seconds, report)
         out.mkdir(parents=True, exist_ok=True)
         partial = out / f".{HISTORY}.part"
-        logger = keras.callbacks.CSVLogger(str(partial))
-        model.fit(pipeline, epochs=epochs, verbose=0, shuffle=False,
-                  callbacks=[monitor, logger])
+        monitor = _test_monitor(data.x_test, data.y_test, threshold, batch_size, patience,
+                                max_seconds, partial, report)
+        model.fit(pipeline, epochs=epochs, verbose=0, shuffle=False, callbacks=[monitor])
     train_seconds = time.perf_counter() - t0
     if monitor.best_weights is not None:
         model.set_weights(monitor.best_weights)
     test, bn_used, bn_batches = _settle_bn(model, data, monitor, threshold, batch_size)
     train_scores = predict_confusion(model, data.x_train, data.y_train, threshold, batch_size)
+    batch_stats = training_mode_confusion(model, data.x_test, data.y_test, threshold, batch_size)
     result = {
         **settings, "group": data.group, "channels": data.channels,
         "dataset": str(Path(dataset_dir)), "patch_size": data.patch_size,
@@ -342,7 +357,7 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         "epochs_run": monitor.epochs_run, "best_epoch": monitor.best_epoch,
         "test": test.as_dict(), "train": train_scores.as_dict(),
         "test_running_bn": monitor.best_scores, "bn_recompute_batches": bn_batches,
-        "bn_statistics": bn_used,
+        "bn_statistics": bn_used, "test_training_mode_bn": batch_stats.as_dict(),
         "baseline": threshold_baseline(data, seed=seed),
         "train_seconds": round(train_seconds, 2),
         "patches_per_second": round(monitor.epochs_run * len(data.x_train) / train_seconds, 3),
@@ -350,6 +365,21 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     if _is_chief():
         _write_run(out, model, data, result, partial)
     return result
+
+
+def training_mode_confusion(model, x: np.ndarray, y: np.ndarray, threshold: float,
+                            batch_size: int) -> Confusion:
+    """Counts of predictions made with batch statistics (BN in training mode), as metrics
+    computed during ``fit`` see them; the model's weights and BN averages are restored."""
+    saved = [w.copy() for w in model.get_weights()]
+    conf = Confusion()
+    try:
+        for a in range(0, len(x), batch_size):
+            p = np.asarray(model(x[a:a + batch_size], training=True), dtype=np.float32)
+            conf.add(y[a:a + batch_size], p, threshold)
+    finally:
+        model.set_weights(saved)
+    return conf
 
 
 def _settle_bn(model, data: PatchDataset, monitor, threshold: float,

@@ -72,9 +72,9 @@ def _expected_params(ch: int, f: int, depth: int, attention: bool) -> int:
 
 
 def test_parameter_counts_match_the_architecture():
-    for f in (4, 64):
-        assert nets.dppa_unet(2, f).count_params() == _expected_params(2, f, 4, True)
-        assert nets.unet(2, f).count_params() == _expected_params(2, f, 4, False)
+    assert nets.dppa_unet(2, 4).count_params() == _expected_params(2, 4, 4, True)
+    assert nets.unet(3, 4).count_params() == _expected_params(3, 4, 4, False)
+    assert nets.dppa_unet(2, 64).count_params() == _expected_params(2, 64, 4, True)
     # the README reports this number: DPPA-UNet, 2 input channels, 64 base filters
     print("DPPA-UNet 2ch/64f params:", nets.dppa_unet(2, 64).count_params())
 

@@ -58,18 +58,27 @@ def dataset_dir(tmp_path_factory) -> Path:
     return make_patches(image, labels, tmp / "dataset", patch_size=32, seed=0, group="G1")
 
 
+def _history(run: Path) -> list[dict]:
+    import csv
+
+    with open(run / "history.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
 def test_training_learns_beats_threshold_and_is_reproducible(dataset_dir, tmp_path):
     from sarflow.modelio import load_model
 
     a = train.train_run(dataset_dir, tmp_path / "a", epochs=8, **SMALL)
     b = train.train_run(dataset_dir, tmp_path / "b", epochs=8, **SMALL)
     assert a["test"] == b["test"] and a["best_epoch"] == b["best_epoch"]
-    assert (tmp_path / "a" / "history.csv").read_text() == (tmp_path / "b" / "history.csv").read_text()
+    assert _history(tmp_path / "a") == _history(tmp_path / "b")
     assert a["test"]["f1"] >= 0.6
     assert a["test"]["f1"] > a["baseline"]["test"]["f1"] + 0.1
     assert a["n_train"] == 28 and a["n_test"] == 7   # 36 tiles, one all-NaN, split 8:2
-    history = (tmp_path / "a" / "history.csv").read_text().splitlines()
-    assert "test_f1" in history[0] and len(history) == a["epochs_run"] + 1
+    history = _history(tmp_path / "a")
+    assert [int(r["epoch"]) for r in history] == list(range(1, a["epochs_run"] + 1))
+    assert float(history[a["best_epoch"] - 1]["test_f1"]) == a["test_running_bn"]["f1"]
     saved = json.loads((tmp_path / "a" / "result.json").read_text())
     assert saved["complete"] and saved["test"] == a["test"]
     # the saved model reproduces the reported test metrics in inference mode
@@ -107,22 +116,38 @@ def test_best_threshold_is_exact():
     assert thr == 0.8 and f1 == pytest.approx(0.8)
 
 
-def test_grid_runs_every_configuration_and_resumes(dataset_dir, tmp_path, monkeypatch):
-    grid = {"filters": [4], "batch_size": [8, 16], "learning_rate": [0.01]}
-    kw = dict(epochs=1, patience=1, seed=0, depth=2)
-    best, rows = train.train_grid(dataset_dir, tmp_path, grid, prefix="G1_", **kw)
-    assert [r["run"] for r in rows] == ["G1_dppa_unet_f4_b8_lr0.01", "G1_dppa_unet_f4_b16_lr0.01"]
-    assert best["test"]["f1"] == max(r["f1"] for r in rows)
+def test_grid_from_the_command_line_runs_every_configuration_and_resumes(
+        dataset_dir, tmp_path, monkeypatch):
+    from sarflow.cli import cli
+    from sarflow.modelio import read_meta
+
+    args = ["-q", "train", "--dataset", str(dataset_dir), "--out", str(tmp_path), "--grid",
+            "--filters", "4", "--batch-size", "8,16", "--learning-rate", "0.01",
+            "--epochs", "1", "--patience", "1", "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    rows = summary["table"]
+    assert [r["run"] for r in rows] == ["dppa_unet_f4_b8_lr0.01", "dppa_unet_f4_b16_lr0.01"]
+    assert summary["test"]["f1"] == max(r["f1"] for r in rows)
+    assert summary["best_run"] in (rows[0]["run"], rows[1]["run"])
+    best_dir = tmp_path / "best_dppa_unet"
+    assert read_meta(best_dir / "model.keras")["filters"] == 4
+    assert (best_dir / "grid.csv").read_text().startswith("run,filters,batch_size")
 
     def fail(*args, **kwargs):
         raise AssertionError("a finished configuration was trained again")
 
     monkeypatch.setattr(train, "train_run", fail)
-    again, rows2 = train.train_grid(dataset_dir, tmp_path, grid, prefix="G1_", **kw)
-    assert rows2 == rows and again["test"] == best["test"]
+    grid = {"filters": [4], "batch_size": [8, 16], "learning_rate": [0.01]}
+    kw = dict(epochs=1, patience=1, seed=0, depth=4, threshold=0.5)
+    again, rows2 = train.train_grid(dataset_dir, tmp_path, grid, **kw)
+    assert rows2 == rows and again["test"] == summary["test"]
     (tmp_path / rows[1]["run"] / "result.json").unlink()      # an interrupted run reruns
     with pytest.raises(AssertionError, match="trained again"):
-        train.train_grid(dataset_dir, tmp_path, grid, prefix="G1_", **kw)
+        train.train_grid(dataset_dir, tmp_path, grid, **kw)
+    neither = CliRunner().invoke(cli, ["train"])
+    assert neither.exit_code == 2 and "--dataset" in neither.output
 
 
 def test_strategy_is_the_default_one_on_one_cpu():
@@ -166,23 +191,6 @@ def test_train_command_on_an_event(tmp_path):
     assert json.loads(again.output)["train_seconds"] == summary["train_seconds"]  # resumed
     bad = CliRunner().invoke(cli, ["train", str(path), "--filters", "4,8"])
     assert bad.exit_code == 2 and "--grid" in bad.output
-
-
-def test_train_command_on_a_dataset_folder(dataset_dir, tmp_path):
-    from sarflow.cli import cli
-    from sarflow.modelio import read_meta
-
-    args = ["-q", "train", "--dataset", str(dataset_dir), "--out", str(tmp_path), "--grid",
-            "--filters", "4", "--batch-size", "16", "--learning-rate", "0.01", "--epochs", "1",
-            "--json"]
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
-    assert [r["run"] for r in summary["table"]] == ["dppa_unet_f4_b16_lr0.01"]
-    assert read_meta(tmp_path / "best_dppa_unet" / "model.keras")["filters"] == 4
-    assert (tmp_path / "best_dppa_unet" / "grid.csv").read_text().startswith("run,filters")
-    neither = CliRunner().invoke(cli, ["train"])
-    assert neither.exit_code == 2 and "--dataset" in neither.output
 
 
 def test_flip_augmentation_moves_image_and_mask_together():
