@@ -71,6 +71,35 @@ def test_event_yaml_is_a_valid_config_on_the_truth_grid(event: Path, truth: dict
     assert {r["pass"] for r in truth["scenes"]} == {"ASCENDING", "DESCENDING"}
 
 
+def test_inventory_rasterises_to_the_truth_mask(event: Path, truth: dict) -> None:
+    """GDAL rasterisation of inventory.gpkg on the event grid (pixel centres inside) is the
+    truth mask; landslides cover a few per cent, prefer steep slopes, carry their change."""
+    from osgeo import gdal, ogr
+
+    from sarflow.simulate import terrain
+
+    cfg = load_config(event)
+    grid = cfg.grid()
+    ds = gdal.GetDriverByName("MEM").Create("", grid.width, grid.height, 1, gdal.GDT_Byte)
+    ds.SetGeoTransform(grid.geotransform)
+    src = ogr.Open(str(cfg.inventory))
+    layer = src.GetLayer(0)
+    assert layer.GetSpatialRef().GetAuthorityCode(None) == "4326"
+    gdal.RasterizeLayer(ds, [1], layer, burn_values=[1])
+    mask = read_raster(event.parent / "truth" / "landslides.tif")[0]
+    assert np.array_equal(ds.GetRasterBand(1).ReadAsArray(), mask)
+    assert 0.02 < mask.mean() < 0.08
+    dem_info = raster_info(cfg.dem)
+    slope = terrain.slope_deg(read_raster(cfg.dem)[0], dem_info.grid)
+    slope = slope[dem_info.grid.window_of(grid).slices]
+    assert slope[mask > 0].mean() > slope[mask == 0].mean() + 3.0
+    feat = layer.GetNextFeature()
+    jitter = feat.GetField("change_vv_db") - truth["settings"]["change_db"]["VV"]
+    assert jitter == pytest.approx(feat.GetField("change_vh_db") - truth["settings"]["change_db"]["VH"],
+                                   abs=2e-3)
+    assert layer.GetFeatureCount() == truth["landslides"]["count"] > 50
+
+
 def test_pyrosar_identify_accepts_every_product(event: Path) -> None:
     from sarflow import pyrosar_compat
 
