@@ -90,6 +90,7 @@ def learning(folder: str, size: tuple[int, int], scenes: int, minutes: float, se
             "epochs_run": r["epochs_run"], "best_epoch": r["best_epoch"],
             "test": r["test"], "bn_statistics": r["bn_statistics"],
             "test_running_bn": r["test_running_bn"],
+            "test_training_mode_bn": r["test_training_mode_bn"],
             "baseline_threshold": r["baseline"],
             "f1_minus_baseline": round(r["test"]["f1"] - r["baseline"]["test"]["f1"], 4)}
 
