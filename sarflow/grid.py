@@ -310,8 +310,9 @@ class RasterWriter:
     def __init__(self, path: str | os.PathLike, grid: Grid, count: int = 1,
                  descriptions: Sequence[str] | None = None,
                  tags: Mapping[str, object] | None = None, dtype: str = "float32",
-                 nodata: float | None = float("nan")) -> None:
+                 nodata: float | None = float("nan"), options: Sequence[str] = ()) -> None:
         self.path = Path(path)
+        self.options = tuple(options)  # extra GTiff creation options, e.g. ZLEVEL=1
         self.grid = grid
         self.count = count
         self.descriptions = list(descriptions or [])
@@ -330,7 +331,7 @@ class RasterWriter:
         self._ctx = atomic_path(self.path)
         tmp = self._ctx.__enter__()
         gdt = gdal_array.NumericTypeCodeToGDALTypeCode(np.dtype(self.dtype))
-        opts = list(GTIFF_OPTIONS)
+        opts = list(GTIFF_OPTIONS) + list(self.options)
         if not np.issubdtype(np.dtype(self.dtype), np.floating):
             opts = [o for o in opts if not o.startswith("PREDICTOR")] + ["PREDICTOR=2"]
         ds = gdal.GetDriverByName("GTiff").Create(str(tmp), self.grid.width, self.grid.height,

@@ -131,12 +131,13 @@ def test_geometry_lut_reproduces_smooth_functions() -> None:
     exact = coords(lat, lon, h)
     assert np.isnan(got["a"][0, 0])
     err_a = np.abs(got["a"] - exact["a"])[1:]
-    # cubic in height is exact; what remains is bilinear in lon^2 over 16 pixels
-    assert err_a.max() < 6 * (16 * grid.spacing) ** 2 / 8 + 1e-9
+    # cubic in height is exact; what remains is bilinear in lon^2 over 16 pixels, plus
+    # float32 rounding of the residuals (a few tens here) in the per-pixel arithmetic
+    assert err_a.max() < 6 * (16 * grid.spacing) ** 2 / 8 + 1e-5
     # b: bilinear error of h * sin(50 lat) over 16 pixels of latitude
     step_deg = 16 * grid.spacing
     bound_b = 1450 * (50 * np.pi / 180) ** 2 * step_deg ** 2 / 8  # h * f'' * dlat^2 / 8
-    assert np.abs(got["b"] - exact["b"])[1:].max() < 1.05 * bound_b
+    assert np.abs(got["b"] - exact["b"])[1:].max() < 1.05 * bound_b + 1e-4  # + float32
     # the degree grows with the relief
     assert GeometryLUT.degree_for(50) == 1 and GeometryLUT.degree_for(4000) == 3
     flat = np.full((win.height, win.width), 700.0)
