@@ -307,6 +307,24 @@ def _run_blocks(plan: BlockPlan, windows: list[Window], workers: int, scheduler:
             yield w, result
 
 
+GDAL_CACHE_BYTES = 256 * 2**20
+"""GDAL block cache while stacking: new outputs are filled with NaN through the cache, so
+with GDAL's default (5 % of RAM) the cache, not the blocks, would set the peak memory."""
+
+
+@contextlib.contextmanager
+def _gdal_cache(limit: int) -> Iterator[None]:
+    """Cap GDAL's (process-wide) block cache at ``limit`` bytes for the duration."""
+    from osgeo import gdal
+
+    before = gdal.GetCacheMax()
+    gdal.SetCacheMax(min(before, limit))
+    try:
+        yield
+    finally:
+        gdal.SetCacheMax(before)
+
+
 @contextlib.contextmanager
 def _progress(enabled: bool, total: int) -> Iterator:
     if not enabled:
@@ -358,6 +376,7 @@ def stack_event(cfg, *, workers: int | None = None, scheduler: str | None = None
     log.info("stacking %d scene outputs on a %d x %d grid in %d blocks (%s)", used,
              grid.width, grid.height, len(windows), scheduler or f"{n} local threads")
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_gdal_cache(GDAL_CACHE_BYTES))
         writers = {name: stack.enter_context(RasterWriter(o.path, grid, len(o.descriptions),
                                                           o.descriptions, o.tags))
                    for name, o in outs.items()}
