@@ -158,7 +158,7 @@ class _World:
                      descriptions=["landcover"], dtype="uint8", nodata=None,
                      tags={"classes": ",".join(f"{k}={c}" for k, c in enumerate(LANDCOVER_CLASSES))})
         dxs, dy = terrain.metric_spacing(dem)
-        n = terrain._noise(dem.shape, float(np.mean(dxs)), dy, _rng(seed, 4), 2.0, 2 * dy, 60.0)
+        n = terrain.noise_field(dem.shape, float(np.mean(dxs)), dy, _rng(seed, 4), 2.0, 2 * dy, 60.0)
         texture = 10.0 ** (s.texture_db * n / 10.0)
         texture = (texture / texture.mean()).astype(np.float32)
         return cls(s, seed, event, dem, height, h_ell, p, q, landcover, slide_id, jitter,

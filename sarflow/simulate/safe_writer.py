@@ -15,7 +15,7 @@ import math
 import os
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -127,7 +127,6 @@ class SceneInfo:
     relative_orbit: int
     datatake_id: int
     anx_time: dt.datetime
-    extra: dict = field(default_factory=dict)
 
     @property
     def cycle(self) -> int:
@@ -135,7 +134,8 @@ class SceneInfo:
 
     @property
     def product_id(self) -> str:
-        base = (f"{self.mission}_IW_GRDH_1SDV_{self.first_line:%Y%m%dT%H%M%S}_"
+        pols = "1SDV" if len(self.polarisations) > 1 else f"1SS{self.polarisations[0][-1]}"
+        base = (f"{self.mission}_IW_GRDH_{pols}_{self.first_line:%Y%m%dT%H%M%S}_"
                 f"{self.last_line:%Y%m%dT%H%M%S}_{self.absolute_orbit:06d}_{self.datatake_id:06X}")
         crc = hashlib.md5(base.encode()).hexdigest()[:4].upper()
         return f"{base}_{crc}"

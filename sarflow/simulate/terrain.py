@@ -54,7 +54,7 @@ def slope_deg(height: np.ndarray, grid: Grid) -> np.ndarray:
     return np.degrees(np.arctan(np.hypot(p, q))).astype(np.float32)
 
 
-def _noise(shape: tuple[int, int], dx: float, dy: float, rng: np.random.Generator,
+def noise_field(shape: tuple[int, int], dx: float, dy: float, rng: np.random.Generator,
            beta: float, lmin: float, lmax: float) -> np.ndarray:
     """Gaussian random field with power spectrum k^-beta between wavelengths lmin..lmax (m),
     isotropic in metres, normalised to zero mean and unit standard deviation."""
@@ -74,7 +74,7 @@ def _noise(shape: tuple[int, int], dx: float, dy: float, rng: np.random.Generato
 def smooth_field(shape: tuple[int, int], dx: float, dy: float, rng: np.random.Generator,
                  wavelength: float) -> np.ndarray:
     """A smooth unit-variance field with features of about ``wavelength`` metres."""
-    return _noise(shape, dx, dy, rng, 4.0, wavelength / 4.0, wavelength * 4.0)
+    return noise_field(shape, dx, dy, rng, 4.0, wavelength / 4.0, wavelength * 4.0)
 
 
 def make_terrain(grid: Grid, rng: np.random.Generator, settings: SimulationSettings
@@ -86,9 +86,9 @@ def make_terrain(grid: Grid, rng: np.random.Generator, settings: SimulationSetti
     shape = grid.shape
     size_m = max(shape[0] * dy, shape[1] * dx)
     lmax = max(6000.0, size_m)
-    rough = _noise(shape, dx, dy, rng, 4.0, 4 * dy, lmax)          # fractal relief
-    valleys = np.abs(_noise(shape, dx, dy, rng, 3.6, 400.0, 5000.0))  # creases -> V valleys
-    fine = _noise(shape, dx, dy, rng, 3.0, 3 * dy, 300.0)         # small-scale roughness
+    rough = noise_field(shape, dx, dy, rng, 4.0, 4 * dy, lmax)          # fractal relief
+    valleys = np.abs(noise_field(shape, dx, dy, rng, 3.6, 400.0, 5000.0))  # creases -> V valleys
+    fine = noise_field(shape, dx, dy, rng, 3.0, 3 * dy, 300.0)         # small-scale roughness
     region = smooth_field(shape, dx, dy, rng, 8000.0)             # hills vs mountains
     amp = 0.6 + 0.4 * np.tanh(region)                             # 0.2 .. 1.0
     h = amp * (rough + 1.2 * valleys + 0.03 * fine)
