@@ -137,7 +137,7 @@ def test_zip_holds_a_complete_safe_with_manifest_checksums(event: Path) -> None:
 
         root = etree.fromstring(manifest)
         streams = root.findall(".//byteStream")
-        assert len(streams) == 10  # 2 polarisations x (annotation, calibration, noise, rfi, tiff)
+        assert len(streams) == 13  # 2 pols x (annotation, calibration, noise, rfi, tiff) + 3 previews
         for bs in streams:
             rel = bs.find("fileLocation").get("href")[2:]
             data = zf.read(safe + rel)

@@ -671,7 +671,16 @@ _SCHEMAS = (("s1Level1ProductSchema", "XML Schema", "s1-level-1-product.xsd"),
             ("s1Level1RfiSchema", "XML Schema", "s1-level-1-rfi.xsd"),
             ("s1Level1CalibrationSchema", "XML Schema", "s1-level-1-calibration.xsd"),
             ("s1ObjectTypesSchema", "XML Schema", "s1-object-types.xsd"),
-            ("s1Level1MeasurementSchema", "SDF", "s1-level-1-measurement.xsd"))
+            ("s1Level1MeasurementSchema", "SDF", "s1-level-1-measurement.xsd"),
+            ("s1Level1ProductPreviewSchema", "XML Schema", "s1-product-preview.xsd"),
+            ("s1Level1QuickLookSchema", "XML Schema", "s1-level-1-quicklook.xsd"),
+            ("s1Level1MapOverlaySchema", "XML Schema", "s1-map-overlay.xsd"))
+_PREVIEW = (("mapoverlay", "Metadata Unit", "s1Level1MapOverlaySchema", "text/xml",
+             "preview/map-overlay.kml"),
+            ("productpreview", "Metadata Unit", "s1Level1ProductPreviewSchema", "text/xml",
+             "preview/product-preview.html"),
+            ("quicklook", "Measurement Data Unit", "s1Level1QuickLookSchema",
+             "application/octet-stream", "preview/quick-look.png"))
 
 
 def _q(prefix: str, tag: str) -> str:
@@ -704,10 +713,19 @@ def manifest_xml(scene: SceneInfo, pp: PassProduct, files: dict[str, bytes]) -> 
         cu = _sub(top, _q("xfdu", "contentUnit"), unitType="Measurement Data Unit",
                   repID="s1Level1MeasurementSchema", dmdID=dmd)
         _sub(cu, "dataObjectPointer", dataObjectID=_object_id("", stem))
+    for oid, unit, rep, _, rel in _PREVIEW:
+        if rel in files:
+            cu = _sub(top, _q("xfdu", "contentUnit"), unitType=unit, repID=rep)
+            _sub(cu, "dataObjectPointer", dataObjectID=oid)
     ms = _sub(root, "metadataSection")
     for pol in pols:
         for kind, _ in kinds:
             oid = _object_id(kind, scene.stem(pol))
+            mo = _sub(ms, "metadataObject", ID=oid + "Annotation", classification="DESCRIPTION",
+                      category="DMD")
+            _sub(mo, "dataObjectPointer", dataObjectID=oid)
+    for oid, unit, _, _, rel in _PREVIEW:
+        if unit == "Metadata Unit" and rel in files:
             mo = _sub(ms, "metadataObject", ID=oid + "Annotation", classification="DESCRIPTION",
                       category="DMD")
             _sub(mo, "dataObjectPointer", dataObjectID=oid)
@@ -731,6 +749,9 @@ def manifest_xml(scene: SceneInfo, pp: PassProduct, files: dict[str, bytes]) -> 
         rel = f"measurement/{stem}.tiff"
         _data_object(dos, _object_id("", stem), "s1Level1MeasurementSchema",
                      "application/octet-stream", rel, files[rel])
+    for oid, _, rep, mime, rel in _PREVIEW:
+        if rel in files:
+            _data_object(dos, oid, rep, mime, rel, files[rel])
     return _tree_bytes(root)
 
 
@@ -848,6 +869,61 @@ def measurement_tiff(dn: np.ndarray, pp: PassProduct, scene: SceneInfo, pol: str
         return Path(path).read_bytes()
 
 
+def quicklook_png(dns: dict[str, np.ndarray], factor: int = 8) -> bytes:
+    """``preview/quick-look.png``: an RGB composite (co-pol, cross-pol, ratio) of the DN
+    power averaged over ``factor`` x ``factor`` pixels, as a small PNG."""
+    from osgeo import gdal
+
+    gdal.UseExceptions()
+    pols = list(dns)
+    h, w = (n // factor * factor for n in dns[pols[0]].shape)
+    db = []
+    for pol in pols[:2]:
+        p = dns[pol][:h, :w].astype(np.float64) ** 2
+        p = p.reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+        db.append(10.0 * np.log10(np.maximum(p, 1.0)))
+    if len(db) == 1:
+        db.append(db[0])
+    bands = [db[0], db[1], db[0] - db[1]]
+    rgb = []
+    for b in bands:
+        lo, hi = np.percentile(b, (2, 98))
+        rgb.append(np.clip((b - lo) / max(hi - lo, 1e-6) * 255.0, 0, 255).astype(np.uint8))
+    mem = gdal.GetDriverByName("MEM").Create("", rgb[0].shape[1], rgb[0].shape[0], 3, gdal.GDT_Byte)
+    for i, b in enumerate(rgb, start=1):
+        mem.GetRasterBand(i).WriteArray(b)
+    with tempfile.TemporaryDirectory(prefix="sarflow-sim-") as tmp:
+        path = os.path.join(tmp, "q.png")
+        gdal.GetDriverByName("PNG").CreateCopy(path, mem, options=["WORLDFILE=NO"])
+        return Path(path).read_bytes()
+
+
+def map_overlay_kml(pp: PassProduct) -> bytes:
+    """``preview/map-overlay.kml``: the quick-look placed on the footprint (gx:LatLonQuad)."""
+    kml = "http://www.opengis.net/kml/2.2"
+    gx = "http://www.google.com/kml/ext/2.2"
+    root = etree.Element(f"{{{kml}}}kml", nsmap={None: kml, "gx": gx})
+    doc = _sub(root, f"{{{kml}}}Document")
+    _sub(doc, f"{{{kml}}}name", "Sentinel-1 Map Overlay")
+    folder = _sub(doc, f"{{{kml}}}Folder")
+    _sub(folder, f"{{{kml}}}name", "Sentinel-1 Scene Overlay")
+    go = _sub(folder, f"{{{kml}}}GroundOverlay")
+    _sub(go, f"{{{kml}}}name", "Sentinel-1 Image Overlay")
+    _sub(_sub(go, f"{{{kml}}}Icon"), f"{{{kml}}}href", "quick-look.png")
+    quad = _sub(go, f"{{{gx}}}LatLonQuad")
+    _sub(quad, f"{{{kml}}}coordinates",
+         " ".join(f"{lo:.6f},{la:.6f}" for la, lo in footprint(pp)))
+    return _tree_bytes(root)
+
+
+def product_preview_html(scene: SceneInfo) -> bytes:
+    """``preview/product-preview.html``: a minimal page naming the product."""
+    pid = scene.product_id
+    return (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<html>\n<head>\n<title>{pid}</title>\n"
+            f"</head>\n<body>\n<h1>{pid}</h1>\n<img src=\"quick-look.png\"/>\n</body>\n"
+            f"</html>\n").encode()
+
+
 def product_files(scene: SceneInfo, pp: PassProduct, dns: dict[str, np.ndarray]
                   ) -> dict[str, bytes]:
     """Every file of the product (relative path -> bytes), manifest last."""
@@ -862,6 +938,9 @@ def product_files(scene: SceneInfo, pp: PassProduct, dns: dict[str, np.ndarray]
         files[f"annotation/calibration/noise-{stem}.xml"] = noise_xml(scene, pp, pol)
         files[f"annotation/rfi/rfi-{stem}.xml"] = rfi_xml(scene, pol)
         files[f"measurement/{stem}.tiff"] = measurement_tiff(dn, pp, scene, pol)
+    files["preview/quick-look.png"] = quicklook_png(dns)
+    files["preview/map-overlay.kml"] = map_overlay_kml(pp)
+    files["preview/product-preview.html"] = product_preview_html(scene)
     files["manifest.safe"] = manifest_xml(scene, pp, files)
     return files
 
