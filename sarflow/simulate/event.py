@@ -191,11 +191,8 @@ def acquisition_times(s: SimulationSettings) -> dict[str, list[dt.datetime]]:
     out = {}
     for pass_dir in s.passes:
         hour = (_PASS_LOCAL_HOUR[pass_dir] - s.center[0] / 15.0) % 24.0
-        first_post = day + dt.timedelta(days=math.floor(s.first_post_days[pass_dir]) or 1,
-                                        hours=hour)
-        if first_post < day + dt.timedelta(days=1):
-            first_post += dt.timedelta(days=1)
-        first_post = first_post.replace(microsecond=0)
+        days = max(1, math.floor(s.first_post_days[pass_dir]))
+        first_post = (day + dt.timedelta(days=days, hours=hour)).replace(microsecond=0)
         ks = range(-s.scenes_per_window, s.scenes_per_window)
         out[pass_dir] = [first_post + dt.timedelta(days=s.repeat_days * k) for k in ks]
     return out

@@ -85,6 +85,10 @@ class SimulationSettings:
             raise ValueError(f"size {self.size} is too small; use at least 32 x 32 pixels")
         if self.scenes_per_window < 1:
             raise ValueError("scenes_per_window must be at least 1")
+        for pass_dir in self.passes:
+            if not 1 <= self.first_post_days[pass_dir] < self.repeat_days - 1:
+                raise ValueError(f"first_post_days[{pass_dir}] must lie in [1, repeat_days - 1) "
+                                 "so that no acquisition falls on the event day")
 
     @property
     def event_datetime(self) -> dt.datetime:
