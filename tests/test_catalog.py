@@ -186,6 +186,7 @@ def test_duplicates_keep_the_newest_version(tmp_path: Path, fixtures_dir: Path) 
 
 # -- the pyroSAR Archive (SpatiaLite) ---------------------------------------------------
 
+@pytest.mark.filterwarnings("ignore:The 'management' parameter:PendingDeprecationWarning")
 def test_index_on_spatialite_keeps_newest(tmp_path: Path, fixtures_dir: Path) -> None:
     scenes = tmp_path / "scenes"
     scenes.mkdir()
@@ -216,6 +217,13 @@ def test_index_on_spatialite_keeps_newest(tmp_path: Path, fixtures_dir: Path) ->
     data = json.loads(res.output)
     assert data["registered"] == [] and data["already"] == [newer.stem]
     assert data["size"] == {"scenes": 2, "duplicates": 2}
+
+    # the newest file is deleted: the next newest takes its place
+    newer.unlink()
+    report = index_scenes([scenes], db)
+    content = archive_contents(db)
+    assert sorted(Path(r["scene"]).name for r in content["data"]) == sorted([src.name, f"{S1B}.SAFE"])
+    assert [Path(d["scene"]).name for d in content["duplicates"]] == [older.name]
 
 
 def test_archive_args_for_files_and_postgres_urls(tmp_path: Path) -> None:
