@@ -345,8 +345,8 @@ class RasterWriter:
         for i in range(self.count):
             band = ds.GetRasterBand(i + 1)
             if self.nodata is not None:
+                # GTiff writes tiles that were never written as nodata: no Fill needed
                 band.SetNoDataValue(float(self.nodata))
-                band.Fill(float(self.nodata))
             if self.descriptions:
                 band.SetDescription(self.descriptions[i])
         self._ds = ds

@@ -117,3 +117,12 @@ with RasterWriter({str(target)!r}, g, 1) as w:
     assert proc.returncode != 0
     assert not target.exists()
     assert all(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_unwritten_windows_read_as_nodata(tmp_path: Path) -> None:
+    g = Grid(100, 200, 600, 300)
+    with RasterWriter(tmp_path / "sparse.tif", g, 2) as w:
+        w.write(np.ones((2, 16, 16)), Window(0, 0, 16, 16))
+    back = read_raster(tmp_path / "sparse.tif")
+    assert (back[:, :16, :16] == 1).all()
+    assert np.isnan(back).sum() == back.size - 2 * 16 * 16
