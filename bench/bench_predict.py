@@ -92,6 +92,9 @@ def bench(filters: int, height: int, width: int, repeats: int, batch: int, tmp: 
     from sarflow.nets import dppa_unet
     from sarflow.predict import default_overlap, polygonize, predict_raster, write_polygons
 
+    import keras
+
+    keras.utils.set_random_seed(filters)
     model = dppa_unet(input_channels=2, filters=filters, depth=4)
     meta = {"group": "G1", "channels": CHANNELS, "patch_size": PATCH,
             "normalisation": {"mean": MEAN, "std": STD}, "architecture": "dppa_unet"}
@@ -101,7 +104,7 @@ def bench(filters: int, height: int, width: int, repeats: int, batch: int, tmp: 
     # an untrained net has no calibrated threshold: take the 97th percentile of its output,
     # so the mask marks about 3 % of the area, as a landslide map might
     probe = model.predict(windows, batch_size=batch, verbose=0)
-    meta["threshold"] = float(np.clip(np.percentile(probe, 97), 0.01, 0.99))
+    meta["threshold"] = float(np.clip(np.percentile(probe, 97), 0.001, 0.999))
     model_path = save_model(model, tmp / f"dppa_{filters}.keras", meta)
 
     timed = _Timed(model)

@@ -9,7 +9,7 @@ from osgeo import ogr
 
 from sarflow.cli import cli
 from sarflow.errors import ModelError
-from sarflow.grid import Grid, raster_info, read_raster, write_raster
+from sarflow.grid import Grid, Window, raster_info, read_raster, write_raster
 from sarflow.modelio import save_model
 from sarflow.predict import (blend_weights, geodesic_area_m2, geodesic_areas_m2, predict_event,
                              predict_raster, tile_starts)
@@ -147,7 +147,7 @@ def test_small_raster_and_polygon_areas(tmp_path):
     feats = sorted(ds.GetLayer(0), key=lambda f: -f.GetField("area_m2"))
     assert len(feats) == 2
     geod = Geod(ellps="WGS84")
-    big = grid.subgrid(__import__("sarflow.grid", fromlist=["Window"]).Window(2, 3, 4, 5))
+    big = grid.subgrid(Window(2, 3, 4, 5))
     w, s, e, n = big.bounds
     ref, _ = geod.polygon_area_perimeter([w, e, e, w], [s, s, n, n])
     assert feats[0].GetField("area_m2") == pytest.approx(abs(ref), rel=1e-6)
@@ -232,3 +232,13 @@ def test_cli_predict(tmp_path, smooth_model_file):
     prob = read_raster(tmp_path / "o" / "probability.tif")[0]
     mask = read_raster(tmp_path / "o" / "mask.tif")[0]
     np.testing.assert_array_equal(mask, (prob >= 0.4).astype(np.uint8))
+    # --bbox maps a part of the raster, on exactly that part's lattice window
+    part = grid.subgrid(Window(5, 7, 20, 25))
+    res = CliRunner().invoke(cli, ["predict", str(smooth_model_file), str(tmp_path / "G1.tif"),
+                                   "-o", str(tmp_path / "p"), "--bbox",
+                                   *(repr(v) for v in part.bounds)])
+    assert res.exit_code == 0, res.output
+    part.check_same(raster_info(tmp_path / "p" / "mask.tif").grid)
+    res = CliRunner().invoke(cli, ["predict", str(smooth_model_file), str(tmp_path / "G1.tif"),
+                                   "-o", str(tmp_path / "q"), "--overlap", "20"])
+    assert res.exit_code == 2 and "overlap 20" in res.output

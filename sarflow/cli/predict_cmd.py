@@ -15,7 +15,7 @@ _existing = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for probability.tif, mask.tif and landslides.gpkg.")
 @click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              default=None, help="Probability above which a pixel is a landslide "
+              default=None, help="Probability at or above which a pixel is a landslide "
               "(default: the model's, else 0.5).")
 @click.option("--overlap", type=click.IntRange(min=0), default=None,
               help="Pixels by which neighbouring windows overlap (default: patch size / 4).")
