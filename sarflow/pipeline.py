@@ -387,3 +387,25 @@ def experiment_rows(cfg: EventConfig) -> list[dict]:
         for k in ("precision", "recall", "f1", "iou", "learning_rate"):
             r[k] = float(r[k]) if r.get(k) not in (None, "", "None") else None
     return rows
+
+
+PAPER_ORDER: list[tuple[tuple[str, str], tuple[str, str]]] = [
+    (("G1", "dppa_unet"), ("G2", "dppa_unet")), (("G1", "dppa_unet"), ("G3", "dppa_unet")),
+    (("G1", "dppa_unet"), ("G4", "dppa_unet")), (("G4", "dppa_unet"), ("G5", "dppa_unet")),
+    (("G4", "dppa_unet"), ("G6", "dppa_unet")), (("G1", "dppa_unet"), ("G1", "unet")),
+    (("G1", "unet"), ("G1", "segnet")),
+]
+"""Pairs (better, worse) by F1 in the paper's ablation (Pan & Shi 2023, Tables 3 and 4)."""
+
+
+def ranking_checks(rows: Sequence[dict]) -> list[dict]:
+    """For each of the paper's orderings present in ``rows``: does this run reproduce it?"""
+    f1 = {(r["group"], r["model"]): r.get("f1") for r in rows}
+    checks = []
+    for better, worse in PAPER_ORDER:
+        a, b = f1.get(better), f1.get(worse)
+        if a is None or b is None:
+            continue
+        checks.append({"claim": f"{better[0]} {better[1]} > {worse[0]} {worse[1]}",
+                       "f1_better": a, "f1_worse": b, "holds": bool(a > b)})
+    return checks

@@ -84,3 +84,15 @@ def test_markdown_table_layout() -> None:
     lines = md.splitlines()
     assert lines[0].startswith("| Group | Model | Batch size | Learning rate | Filters")
     assert lines[2] == "| G1 | dppa_unet | 8 | 0.001 | 16 | 0.800 | 0.700 | 0.747 | 0.600 |"
+
+
+def test_ranking_checks_against_the_paper() -> None:
+    from sarflow.pipeline import ranking_checks
+
+    rows = [{"group": "G1", "model": "dppa_unet", "f1": 0.8},
+            {"group": "G4", "model": "dppa_unet", "f1": 0.6},
+            {"group": "G5", "model": "dppa_unet", "f1": 0.65},
+            {"group": "G6", "model": "dppa_unet", "f1": 0.3}]
+    checks = {c["claim"]: c["holds"] for c in ranking_checks(rows)}
+    assert checks == {"G1 dppa_unet > G4 dppa_unet": True, "G4 dppa_unet > G5 dppa_unet": False,
+                      "G4 dppa_unet > G6 dppa_unet": True}
