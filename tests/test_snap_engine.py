@@ -191,6 +191,15 @@ def test_find_gpt_order(gpt, tmp_path: Path, monkeypatch) -> None:
         snap.find_gpt(tmp_path / "nowhere" / "gpt")
 
 
+def test_gpt_from_config_is_enough(gpt, tmp_path: Path, monkeypatch) -> None:
+    """processing.snap.gpt alone (no PATH, no SNAP_HOME) makes SNAP available."""
+    monkeypatch.delenv("SNAP_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert engines.get("auto").name == "native"
+    assert engines.get("auto", {"gpt": gpt.path}).name == "snap"
+    assert engines.get("snap", {"gpt": gpt.path}).name == "snap"
+
+
 def test_get_snap_without_gpt_is_one_line(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("SNAP_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))

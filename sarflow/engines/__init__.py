@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 from ..errors import DependencyError, InputError
 from ..grid import Grid
@@ -74,22 +74,23 @@ class Engine(Protocol):
 
     name: str
 
-    def available(self) -> bool:
-        """True when the engine can run on this machine."""
+    def available(self, options: Mapping[str, Any] | None = None) -> bool:
+        """True when the engine can run on this machine (with these engine settings)."""
 
     def process(self, job: SceneJob) -> SceneResult:
         """Process one scene; write ``job.output`` atomically; raise SarflowError on failure."""
 
 
-def get(name: str) -> Engine:
-    """The engine called ``name`` (``snap``, ``native``, or ``auto``)."""
+def get(name: str, options: Mapping[str, Any] | None = None) -> Engine:
+    """The engine called ``name`` (``snap``, ``native``, or ``auto``); ``options`` are the
+    engine settings of the config (e.g. where SNAP's gpt is)."""
     if name == "auto":
         snap = _load("snap")
-        return snap if snap.available() else _load("native")
+        return snap if snap.available(options) else _load("native")
     if name not in ENGINE_MODULES:
         raise InputError(f"unknown engine {name!r}; choose snap, native or auto")
     engine = _load(name)
-    if not engine.available():
+    if not engine.available(options):
         raise DependencyError(
             f"engine {name!r} is not available on this machine"
             + ("; install ESA SNAP (gpt on PATH or SNAP_HOME set) or use --engine native"

@@ -30,7 +30,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -701,7 +701,7 @@ class NativeEngine:
 
     name = "native"
 
-    def available(self) -> bool:
+    def available(self, options: Mapping[str, Any] | None = None) -> bool:
         """Always: numpy and GDAL are sarflow's own dependencies."""
         return True
 

@@ -647,9 +647,9 @@ class SnapEngine:
 
     name = "snap"
 
-    def available(self) -> bool:
-        """True when gpt is on PATH or under ``$SNAP_HOME/bin``."""
-        return find_gpt() is not None
+    def available(self, options: Mapping[str, Any] | None = None) -> bool:
+        """True when gpt is configured (``options['gpt']``), on PATH or under ``$SNAP_HOME/bin``."""
+        return find_gpt((options or {}).get("gpt")) is not None
 
     def settings(self, job: SceneJob) -> GptSettings:
         return GptSettings.from_options(job.options)
