@@ -210,3 +210,14 @@ def test_flip_augmentation_moves_image_and_mask_together():
                 np.testing.assert_array_equal(yi, (xi[..., :1] % 3 == 0).astype(np.float32))
                 seen.add(match[0])
     assert seen == {(0, 0), (0, 1), (1, 0), (1, 1)}
+
+
+def test_epoch_batches_depend_only_on_seed_and_epoch():
+    x = np.random.default_rng(0).normal(size=(10, 4, 4, 2)).astype(np.float32)
+    y = (x[..., :1] > 0).astype(np.float32)
+    a, b, c = (train.EpochBatches(x, y, 4, seed) for seed in (3, 3, 4))
+    runs = [[np.concatenate([xb for xb, _ in gen()]) for _ in range(3)] for gen in (a, b, c)]
+    assert all(np.array_equal(p, q) for p, q in zip(runs[0], runs[1]))
+    assert not np.array_equal(runs[0][0], runs[0][1])          # each epoch reshuffles
+    assert not np.array_equal(runs[0][0], runs[2][0])          # another seed differs
+    assert all(len(r) == 8 for r in runs[0])                   # 2 full batches, 2 dropped
