@@ -191,6 +191,8 @@ def test_train_command_on_an_event(tmp_path):
     assert json.loads(again.output)["train_seconds"] == summary["train_seconds"]  # resumed
     bad = CliRunner().invoke(cli, ["train", str(path), "--filters", "4,8"])
     assert bad.exit_code == 2 and "--grid" in bad.output
+    bad = CliRunner().invoke(cli, ["train", str(path), "--learning-rate", "fast"])
+    assert bad.exit_code == 2 and "--learning-rate" in bad.output
 
 
 def test_flip_augmentation_moves_image_and_mask_together():

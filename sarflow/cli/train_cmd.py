@@ -10,12 +10,18 @@ import click
 from .options import load_event, seed_option
 
 
-def _floats(text: str | None) -> list[float] | None:
-    return None if not text else [float(v) for v in text.split(",")]
-
-
-def _ints(text: str | None) -> list[int] | None:
-    return None if not text else [int(v) for v in text.split(",")]
+def _numbers(text: str | None, kind: type, option: str) -> list | None:
+    """A comma-separated list of numbers, or None when the option was not given."""
+    if not text:
+        return None
+    try:
+        values = [kind(v) for v in text.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of "
+                                 f"{kind.__name__} values", param_hint=option) from None
+    if any(v <= 0 for v in values):
+        raise click.BadParameter(f"{text!r}: values must be positive", param_hint=option)
+    return values
 
 
 @click.command()
@@ -57,8 +63,10 @@ def train(event_config: Path | None, dataset_dir: Path | None, out_dir: Path | N
     """
     from ..errors import ConfigError
 
-    grid = {k: v for k, v in {"filters": _ints(filters), "batch_size": _ints(batch_size),
-                              "learning_rate": _floats(learning_rate)}.items() if v}
+    grid = {k: v for k, v in {
+        "filters": _numbers(filters, int, "--filters"),
+        "batch_size": _numbers(batch_size, int, "--batch-size"),
+        "learning_rate": _numbers(learning_rate, float, "--learning-rate")}.items() if v}
     if not use_grid and any(len(v) > 1 for v in grid.values()):
         raise ConfigError("several values for filters / batch size / learning rate need --grid")
     max_seconds = None if max_minutes is None else 60 * max_minutes
