@@ -259,7 +259,22 @@ def _experiment_section(rows: Sequence[dict] | None) -> str:
         chart = _img(f1_bar_png(rows), "F1 per group and model")
     except (KeyError, TypeError, ValueError) as exc:
         chart = f"<p class='note'>chart not drawn: {html.escape(_one_line(exc))}</p>"
-    return f"<h2>Experiments</h2>{chart}{table}"
+    return f"<h2>Experiments</h2>{chart}{table}{_ranking_section(rows)}"
+
+
+def _ranking_section(rows: Sequence[dict]) -> str:
+    """Says, with the numbers, which of the paper's F1 orderings this experiment reproduces."""
+    from .pipeline import ranking_checks
+
+    checks = ranking_checks(rows)
+    if not checks:
+        return ""
+    body = [[c["claim"], f"{c['f1_better']:.3f} vs {c['f1_worse']:.3f}",
+             "reproduced" if c["holds"] else "NOT reproduced"] for c in checks]
+    held = sum(c["holds"] for c in checks)
+    return (f"<h3>Against the paper's ranking</h3><p>{held} of {len(checks)} orderings of "
+            "Pan &amp; Shi (2023, Tables 3 and 4) hold in this run.</p>"
+            + _table(["paper's ordering (F1)", "this run", "verdict"], body, left=1))
 
 
 def _header(cfg: Any) -> str:

@@ -158,6 +158,8 @@ def test_report_embeds_all_maps_and_metrics(event):
         assert f"{ev['pixel']['f1']:.3f}" in text
         assert ev["pixel"]["f1"] > 0.5  # the synthetic landslides are found
     assert "could not be drawn" not in text and "no DEM" not in text
+    # the paper's orderings with both F1 known (SegNet's is missing): 6, all reproduced
+    assert "6 of 6 orderings" in text and "NOT reproduced" not in text
 
 
 def test_error_map_classes_are_exact_at_full_resolution(event):
