@@ -24,7 +24,7 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PKGS) >/dev/null; \
 	fi
 
-$(STAMP): setup.cfg pyproject.toml constraints.txt | system-deps
+$(STAMP): setup.cfg pyproject.toml constraints.txt Makefile | system-deps
 	@echo "[setup] virtualenv $(VENV) (numpy, GDAL $$(gdal-config --version) bindings, pinned packages)"
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	@$(PIP) install --upgrade "pip>=24" setuptools wheel
@@ -32,6 +32,11 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt | system-deps
 	@$(PY) -c "from osgeo import gdal_array" 2>/dev/null || \
 	  $(PIP) install --no-build-isolation --no-cache-dir "gdal==$$(gdal-config --version)"
 	@$(PIP) install -c constraints.txt -e ".[dev]"
+	@# rasterio's wheel bundles its own GDAL, which crashes a process that also loads the
+	@# system GDAL (osgeo): rebuild it against the system library (about 2 minutes, once)
+	@$(PY) -c "import rasterio; from osgeo import gdal; import sys; sys.exit(rasterio.__gdal_version__ != gdal.__version__)" 2>/dev/null || \
+	  { echo "[setup] building rasterio against the system GDAL"; \
+	    $(PIP) install -c constraints.txt --no-binary rasterio --force-reinstall --no-deps rasterio; }
 	@$(PY) -c "from osgeo import gdal_array; import sarflow"
 	@touch $(STAMP)
 

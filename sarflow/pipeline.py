@@ -92,8 +92,10 @@ def _preprocess_settings(cfg: EventConfig) -> dict:
 def _run_preprocess(cfg: EventConfig, opt: RunOptions) -> Any:
     from .preprocess import preprocess_event
 
-    return preprocess_event(cfg, engine=opt.engine, workers=opt.workers,
-                            scheduler=opt.scheduler, progress=opt.progress)
+    summary = preprocess_event(cfg, engine=opt.engine, workers=opt.workers,
+                               scheduler=opt.scheduler, progress=opt.progress)
+    summary.raise_for_failures()  # the stage stays incomplete; a rerun retries only those
+    return summary
 
 
 def _run_stack(cfg: EventConfig, opt: RunOptions) -> Any:

@@ -31,7 +31,7 @@ from typing import Any, Optional, Sequence, Union
 
 from .catalog import SceneRecord, select_scenes
 from .config import EventConfig
-from .errors import (ConfigError, DependencyError, InputError,
+from .errors import (ConfigError, InputError,
                      ProcessingError, SarflowError)
 from .grid import Grid, atomic_path
 from .workdir import WorkDir
@@ -100,6 +100,17 @@ class Summary:
         """True when every selected scene has a valid output now."""
         return all(s.outcome in ("done", "existing") for s in self.scenes)
 
+    def raise_for_failures(self) -> None:
+        """Raise a one-line ProcessingError naming the first failed scene, if any failed."""
+        if not self.failed:
+            return
+        first = self.failed[0]
+        reason = (first.reason or "see its log").removeprefix(Path(first.scene).name + ": ")
+        raise ProcessingError(
+            f"{len(self.failed)} of {len(self.scenes)} scenes failed, first "
+            f"{first.product_id}: {reason}; logs in {self.path.parent}; fix or remove those "
+            "scenes and rerun: only the failed ones are retried")
+
     def to_dict(self) -> dict[str, Any]:
         return {"event": self.event, "engine": self.engine, "cluster": self.cluster,
                 "workers": self.workers, "started": self.started,
@@ -130,11 +141,11 @@ class SceneTask:
                             pass_direction=self.pass_direction, **kw)
 
 
-def _resolve_engine(engine: Any) -> Any:
+def _resolve_engine(engine: Any, options: dict[str, Any] | None = None) -> Any:
     if isinstance(engine, str):
         from .engines import get
 
-        return get(engine)
+        return get(engine, options)
     return engine
 
 
@@ -204,7 +215,7 @@ def run_scene(task: SceneTask) -> SceneOutcome:
 def _attempts(task: SceneTask) -> SceneOutcome:
     """Run the engine up to ``1 + retries`` times; input errors (missing, corrupt) once."""
     job = task.job
-    engine = _resolve_engine(task.engine)
+    engine = _resolve_engine(task.engine, task.job.options)
     history: list[str] = []
     reason, attempt, began = "", 0, time.perf_counter()
     for attempt in range(1, task.retries + 2):
@@ -241,15 +252,8 @@ def _attempts(task: SceneTask) -> SceneOutcome:
 
 def resolve_dem(cfg: EventConfig) -> Path:
     """The DEM file for the event: ``cfg.dem`` checked, or ``auto`` via :mod:`sarflow.dem`."""
-    try:
-        from .dem import dem_for_config
-    except ImportError:
-        if cfg.dem == "auto":
-            raise DependencyError("dem: auto needs sarflow.dem (DEM tile mosaics), which this "
-                                  "installation lacks; set dem: to a GeoTIFF path") from None
-        if not Path(cfg.dem).is_file():
-            raise InputError(f"dem: {cfg.dem} does not exist; set dem: to a GeoTIFF path") from None
-        return Path(cfg.dem)
+    from .dem import dem_for_config
+
     return dem_for_config(cfg)
 
 
@@ -287,7 +291,8 @@ def _pick_engine(cfg: EventConfig, engine: Any) -> tuple[Any, str]:
     if engine is None or isinstance(engine, str):
         from .engines import get
 
-        chosen = get(engine or cfg.processing.engine)  # fails fast when SNAP is missing
+        # fails fast when SNAP is missing; the config may say where gpt is
+        chosen = get(engine or cfg.processing.engine, cfg.processing.snap.model_dump())
         return chosen.name, chosen.name
     return engine, _engine_name(engine)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             gpu = _has_gpu() if gpu is None else gpu
             if not gpu:
                 item.add_marker(pytest.mark.skip(reason="needs a GPU (none visible here)"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function):
+    """Run ``no_tensorflow`` tests in a fresh interpreter once TensorFlow is loaded here.
+
+    TensorFlow bundles an SQLite without R-tree; SpatiaLite loaded after it cannot build
+    spatial indexes, and loaded before it corrupts the heap at exit. sarflow never mixes the
+    two in one process (indexing scenes does not load TensorFlow); the test suite does.
+    """
+    if pyfuncitem.get_closest_marker("no_tensorflow") is None or "tensorflow" not in sys.modules:
+        return None
+    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          pyfuncitem.nodeid], cwd=ROOT, capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.fail(f"{pyfuncitem.nodeid} failed in a fresh interpreter:\n{res.stdout[-4000:]}")
+    return True

@@ -187,6 +187,7 @@ def test_duplicates_keep_the_newest_version(tmp_path: Path, fixtures_dir: Path) 
 # -- the pyroSAR Archive (SpatiaLite) ---------------------------------------------------
 
 @pytest.mark.filterwarnings("ignore:The 'management' parameter:PendingDeprecationWarning")
+@pytest.mark.no_tensorflow
 def test_index_on_spatialite_keeps_newest(tmp_path: Path, fixtures_dir: Path) -> None:
     scenes = tmp_path / "scenes"
     scenes.mkdir()

@@ -68,6 +68,7 @@ def test_identify_errors(tmp_path: Path) -> None:
         identify(bad)
 
 
+@pytest.mark.no_tensorflow
 def test_archive_and_recipes(fixtures_dir: Path, tmp_path: Path) -> None:
     """pyroSAR's Archive (SQLAlchemy + SpatiaLite) indexes the fixture zips; recipes parse."""
     zips = sorted((fixtures_dir / "s1").glob("*.zip"))

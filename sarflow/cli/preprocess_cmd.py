@@ -30,7 +30,6 @@ def preprocess(ctx: click.Context, event_config: Path, engine: Optional[str],
     with their log.  Runs on a local cluster of worker processes, or with --scheduler on an
     existing Dask cluster whose workers see the same paths.
     """
-    from ..errors import ProcessingError
     from ..preprocess import preprocess_event
 
     cfg = load_event(event_config)
@@ -48,12 +47,7 @@ def preprocess(ctx: click.Context, event_config: Path, engine: Optional[str],
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:
         print_summary(summary)
-    if summary.failed:
-        first = summary.failed[0]
-        raise ProcessingError(
-            f"{len(summary.failed)} of {len(summary.scenes)} scenes failed, first "
-            f"{first.product_id}: {first.reason.removeprefix(Path(first.scene).name + ': ')}; "
-            f"logs in {summary.path.parent}; rerun to retry only the failed ones")
+    summary.raise_for_failures()
 
 
 def print_summary(summary) -> None:
