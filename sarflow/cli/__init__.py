@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import os
 import traceback
 
 import click
@@ -107,6 +108,8 @@ def cli(ctx: click.Context, debug: bool, verbose: int, quiet: bool) -> None:
     if verbose == 0 and not quiet:
         level = logging.INFO
     ctx.obj["quiet"] = quiet
+    if verbose < 2:  # TensorFlow's C++ info/warning lines are noise for users
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _setup_logging(level)
 
 
