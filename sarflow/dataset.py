@@ -52,6 +52,7 @@ import numpy as np
 
 from .errors import ConfigError, InputError
 from .grid import Grid, Window, raster_info, read_raster, write_raster
+from .vector import geometries, wgs84
 
 log = logging.getLogger(__name__)
 
@@ -87,58 +88,29 @@ def rasterize_labels(inventory: str | os.PathLike, grid: Grid, out: str | os.Pat
     return write_raster(out, labels, grid, descriptions=["landslide"], tags=tags)
 
 
-def _wgs84():
-    from osgeo import osr
-
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(4326)
-    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    return srs
-
-
 def _mem_raster(grid: Grid, fill: float):
     from osgeo import gdal
 
     gdal.UseExceptions()
     ds = gdal.GetDriverByName("MEM").Create("", grid.width, grid.height, 1, gdal.GDT_Float32)
     ds.SetGeoTransform(grid.geotransform)
-    ds.SetProjection(_wgs84().ExportToWkt())
+    ds.SetProjection(wgs84().ExportToWkt())
     ds.GetRasterBand(1).Fill(fill)
     return ds
 
 
 def _burn_polygons(path: Path, grid: Grid, all_touched: bool) -> np.ndarray:
     """Polygons of every layer, transformed to EPSG:4326, burnt as 1 on a 0 background."""
-    from osgeo import gdal, ogr, osr
+    from osgeo import gdal, ogr
 
-    ogr.UseExceptions()
-    try:
-        src = ogr.Open(str(path))
-    except RuntimeError as exc:
-        raise InputError(f"cannot read inventory {path}: {exc}") from None
-    wgs = _wgs84()
     mem = ogr.GetDriverByName("Memory").CreateDataSource("labels")
-    layer = mem.CreateLayer("polygons", srs=wgs, geom_type=ogr.wkbUnknown)
+    layer = mem.CreateLayer("polygons", srs=wgs84(), geom_type=ogr.wkbUnknown)
     count = 0
-    for i in range(src.GetLayerCount()):
-        lyr = src.GetLayer(i)
-        srs = lyr.GetSpatialRef()
-        tr = None
-        if srs is not None:
-            srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-            if not srs.IsSame(wgs):
-                tr = osr.CoordinateTransformation(srs, wgs)
-        for feat in lyr:
-            geom = feat.GetGeometryRef()
-            if geom is None:
-                continue
-            geom = geom.Clone()
-            if tr is not None:
-                geom.Transform(tr)
-            out = ogr.Feature(layer.GetLayerDefn())
-            out.SetGeometry(geom)
-            layer.CreateFeature(out)
-            count += 1
+    for geom in geometries(path):
+        out = ogr.Feature(layer.GetLayerDefn())
+        out.SetGeometry(geom)
+        layer.CreateFeature(out)
+        count += 1
     if count == 0:
         raise InputError(f"inventory {path} has no polygons; it must hold landslide polygons")
     ds = _mem_raster(grid, 0.0)

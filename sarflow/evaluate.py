@@ -28,6 +28,7 @@ import numpy as np
 from .errors import InputError
 from .grid import Grid, Window, atomic_path, raster_info, read_raster
 from .metrics import Confusion
+from .vector import geometries
 
 log = logging.getLogger("sarflow.evaluate")
 
@@ -92,41 +93,13 @@ def inventory_labels(inventory: str | os.PathLike, grid: Grid) -> np.ndarray:
 
 def inventory_polygons(inventory: str | os.PathLike) -> list:
     """Shapely geometries (EPSG:4326, lon/lat) of every polygon feature of every layer."""
-    from osgeo import ogr, osr
     from shapely import make_valid, wkb
 
-    ogr.UseExceptions()
-    p = Path(inventory)
-    if not p.exists():
-        raise InputError(f"inventory not found: {p}")
-    try:
-        ds = ogr.Open(str(p))
-    except RuntimeError as exc:
-        raise InputError(f"cannot read inventory {p}: {exc}") from None
-    if ds is None:
-        raise InputError(f"cannot read inventory {p}: not a vector file")
-    wgs = osr.SpatialReference()
-    wgs.ImportFromEPSG(4326)
-    wgs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     out = []
-    for i in range(ds.GetLayerCount()):
-        layer = ds.GetLayer(i)
-        srs = layer.GetSpatialRef()
-        tr = None
-        if srs is not None:
-            srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-            if not srs.IsSame(wgs):
-                tr = osr.CoordinateTransformation(srs, wgs)
-        for feat in layer:
-            geom = feat.GetGeometryRef()
-            if geom is None:
-                continue
-            geom = geom.Clone()
-            if tr is not None:
-                geom.Transform(tr)
-            shape = make_valid(wkb.loads(bytes(geom.ExportToWkb())))
-            if shape.area > 0:
-                out.append(shape)
+    for geom in geometries(inventory):
+        shape = make_valid(wkb.loads(bytes(geom.ExportToWkb())))
+        if shape.area > 0:
+            out.append(shape)
     return out
 
 

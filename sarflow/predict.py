@@ -32,6 +32,7 @@ import numpy as np
 from .errors import InputError, ModelError
 from .grid import RasterWriter, Window, atomic_path, raster_info, read_raster
 from .modelio import read_meta
+from .vector import wgs84
 
 log = logging.getLogger("sarflow.predict")
 
@@ -313,15 +314,6 @@ def geodesic_area_m2(geom: Any) -> float:
     return float(geodesic_areas_m2([geom])[0])
 
 
-def _wgs84():
-    from osgeo import osr
-
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(4326)
-    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    return srs
-
-
 def polygonize(mask_path: str | os.PathLike, band: int = 1, value: int = 1) -> list[bytes]:
     """WKB of the 4-connected regions where a raster band equals ``value`` (GDAL Polygonize)."""
     from osgeo import gdal, ogr
@@ -333,7 +325,7 @@ def polygonize(mask_path: str | os.PathLike, band: int = 1, value: int = 1) -> l
         src = gdal.Open(vrt)
         b = src.GetRasterBand(1)
         mem = ogr.GetDriverByName("Memory").CreateDataSource("polygons")
-        layer = mem.CreateLayer("p", _wgs84(), ogr.wkbPolygon)
+        layer = mem.CreateLayer("p", wgs84(), ogr.wkbPolygon)
         layer.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
         gdal.Polygonize(b, b.GetMaskBand(), layer, 0, [], callback=None)
         layer.SetAttributeFilter(f"value = {int(value)}")
@@ -368,7 +360,7 @@ def write_polygons(path: str | os.PathLike, polygons: Sequence, *,
         ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp))
         # no R-tree: TensorFlow, when imported first, shadows GDAL's SQLite with one that
         # lacks the rtree module and the index creation fails
-        layer = ds.CreateLayer(layer_name, _wgs84(), ogr.wkbPolygon,
+        layer = ds.CreateLayer(layer_name, wgs84(), ogr.wkbPolygon,
                                options=["SPATIAL_INDEX=NO"])
         layer.CreateField(ogr.FieldDefn("id", ogr.OFTInteger))
         layer.CreateField(ogr.FieldDefn("area_m2", ogr.OFTReal))
