@@ -59,10 +59,16 @@ def _interrupt_when(cfg: Path, ready: Callable[[], bool], timeout: float = 600) 
         assert proc.poll() is None, f"run ended before the interrupt: {proc.stderr.read()[-2000:]}"
         assert time.monotonic() - t0 < timeout, "interrupt point never reached"
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGINT)
-    try:
-        proc.wait(timeout=120)
-    except subprocess.TimeoutExpired:
+    # like a user pressing Ctrl-C again: a SIGINT that lands inside a finaliser is
+    # swallowed by Python ("Exception ignored in ..."), so repeat until the run stops
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass
+    if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert proc.returncode != 0
