@@ -333,34 +333,12 @@ def area_polygon(cfg: Any) -> Any:
 
 def _vector_union(path: Path) -> Any:
     """Union of a vector file's geometries in EPSG:4326 (lon/lat order)."""
-    from osgeo import ogr, osr
     from shapely import wkb
     from shapely.ops import unary_union
 
-    ogr.UseExceptions()
-    try:
-        ds = ogr.Open(str(path))
-    except RuntimeError as exc:
-        raise InputError(f"cannot read area file {path}: {_one_line(exc)}") from None
-    layer = ds.GetLayer(0)
-    wgs = osr.SpatialReference()
-    wgs.ImportFromEPSG(4326)
-    wgs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    srs = layer.GetSpatialRef()
-    transform = None
-    if srs is not None:
-        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-        if not srs.IsSame(wgs):
-            transform = osr.CoordinateTransformation(srs, wgs)
-    shapes = []
-    for feature in layer:
-        geom = feature.GetGeometryRef()
-        if geom is None:
-            continue
-        geom = geom.Clone()
-        if transform is not None:
-            geom.Transform(transform)
-        shapes.append(wkb.loads(bytes(geom.ExportToWkb())))
+    from .vector import geometries
+
+    shapes = [wkb.loads(bytes(g.ExportToWkb())) for g in geometries(path, what="area file")]
     if not shapes:
         raise InputError(f"area file {path} holds no geometry; draw the area as a polygon")
     return unary_union(shapes).buffer(0)

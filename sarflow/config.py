@@ -356,25 +356,10 @@ def load_model_spec(name_or_path: str | os.PathLike) -> dict:
 
 def vector_bounds(path: str | os.PathLike) -> tuple[float, float, float, float]:
     """(west, south, east, north) of a vector file's features, in EPSG:4326."""
-    from osgeo import ogr, osr
+    from .vector import geometries
 
-    ogr.UseExceptions()
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"area file not found: {p}")
-    try:
-        ds = ogr.Open(str(p))
-    except RuntimeError as exc:
-        raise InputError(f"cannot read vector file {p}: {exc}") from None
-    layer = ds.GetLayer(0)
-    xmin, xmax, ymin, ymax = layer.GetExtent()
-    srs = layer.GetSpatialRef()
-    if srs is not None:
-        wgs = osr.SpatialReference()
-        wgs.ImportFromEPSG(4326)
-        wgs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-        if not srs.IsSame(wgs):
-            tr = osr.CoordinateTransformation(srs, wgs)
-            xmin, ymin, xmax, ymax = tr.TransformBounds(xmin, ymin, xmax, ymax, 21)
-    return xmin, ymin, xmax, ymax
+    envelopes = [g.GetEnvelope() for g in geometries(path, what="area file")]
+    if not envelopes:
+        raise InputError(f"area file {path} holds no geometry; draw the area as a polygon")
+    return (min(e[0] for e in envelopes), min(e[2] for e in envelopes),
+            max(e[1] for e in envelopes), max(e[3] for e in envelopes))

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from sarflow.cli import cli
 from sarflow.config import load_config, missing_paths, parse_config
-from sarflow.errors import ConfigError
+from sarflow.errors import ConfigError, InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,3 +112,21 @@ def test_cli_debug_shows_traceback(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["--debug", "config", "check", str(_write(tmp_path, data))])
     assert res.exit_code == 2
     assert "Traceback" in res.output
+
+
+def test_area_from_polygon_file(tmp_path: Path) -> None:
+    poly = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [
+            [[141.90, 42.70], [142.00, 42.70], [141.95, 42.80], [141.90, 42.70]]]}},
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [
+            [[142.05, 42.65], [142.10, 42.65], [142.10, 42.68], [142.05, 42.65]]]}}]}
+    import json
+
+    (tmp_path / "aoi.geojson").write_text(json.dumps(poly))
+    data = _base()
+    data["area"] = {"file": "aoi.geojson"}
+    cfg = load_config(_write(tmp_path, data))
+    assert cfg.area.bounds() == pytest.approx((141.90, 42.65, 142.10, 42.80))
+    data["area"] = {"file": "missing.geojson"}
+    with pytest.raises(InputError, match="area file not found"):
+        load_config(_write(tmp_path, data)).grid()
