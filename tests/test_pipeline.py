@@ -96,3 +96,16 @@ def test_ranking_checks_against_the_paper() -> None:
     checks = {c["claim"]: c["holds"] for c in ranking_checks(rows)}
     assert checks == {"G1 dppa_unet > G4 dppa_unet": True, "G4 dppa_unet > G5 dppa_unet": False,
                       "G4 dppa_unet > G6 dppa_unet": True}
+
+
+def test_a_new_scene_changes_the_preprocess_digest(cfg, tmp_path: Path) -> None:
+    from sarflow.pipeline import stage_digests
+
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    cfg.scenes = [scenes, tmp_path / "missing.zip"]  # a missing file is fingerprinted, not fatal
+    before = stage_digests(cfg)
+    (scenes / "S1A_x.zip").write_bytes(b"zip")
+    after = stage_digests(cfg)
+    assert before["preprocess"] != after["preprocess"]
+    assert before["report"] != after["report"]  # everything downstream follows
