@@ -233,10 +233,6 @@ class EventConfig(_Strict):
                               f"{event.bounds}; move it inside area")
         return sub
 
-    @property
-    def workdir(self) -> Path:
-        return self.output
-
     def pre_window(self) -> tuple[dt.datetime, dt.datetime]:
         """Pre-event window as UTC datetimes, end of the last day inclusive."""
         return _utc(self.windows.pre[0]), _utc(self.windows.pre[1]) + dt.timedelta(days=1)

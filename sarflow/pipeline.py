@@ -63,14 +63,13 @@ def _wd(cfg: EventConfig) -> WorkDir:
 
 
 def _scene_fingerprint(cfg: EventConfig) -> list:
-    files = []
-    for root in cfg.scenes:
-        items = [root] if root.suffix in (".zip", ".SAFE") else sorted(
-            [*root.glob("*.zip"), *root.glob("*.SAFE")]) if root.is_dir() else []
-        for p in items:
-            st = p.stat()
-            files.append([p.name, st.st_size, int(st.st_mtime)])
-    return files
+    """Name, size and time of every product the config points at (folders expanded)."""
+    def products(root: Path) -> list[Path]:
+        if root.is_dir() and root.suffix != ".SAFE":
+            return sorted([*root.glob("*.zip"), *root.glob("*.SAFE")])
+        return [root]
+
+    return [_file_fingerprint(p) for root in cfg.scenes for p in products(root)]
 
 
 def _file_fingerprint(path: Path | None) -> list | None:
@@ -158,8 +157,7 @@ def _run_evaluate(cfg: EventConfig, opt: RunOptions) -> Any:
 def _run_report(cfg: EventConfig, opt: RunOptions) -> Any:
     from .report import write_report
 
-    table = experiment_rows(cfg) if _wd(cfg).root.joinpath("experiment", "table.csv").exists() else None
-    return write_report(cfg, experiment_table=table)
+    return write_report(cfg, experiment_table=experiment_rows(cfg) or None)
 
 
 def best_model(cfg: EventConfig) -> Path:
