@@ -23,7 +23,9 @@ import numpy as np
 import pytest
 
 from sarflow import engines
-from sarflow.engines import REQUIRED_TAGS, SceneJob
+from sarflow.config import Processing, SnapSettings
+from sarflow.engines import REQUIRED_TAGS, SceneJob, WorkerResources
+from sarflow.products import scene_tags
 from sarflow.engines import snap
 from sarflow.errors import ConfigError, DependencyError, ProcessingError
 from sarflow.grid import SPACING, Grid, Window, raster_info, read_raster
@@ -169,7 +171,25 @@ def make_job(fixtures_dir: Path, tmp_path: Path, gpt_path: Path, **options) -> S
     opts.update(options)
     return SceneJob(scene=fixtures_dir / "s1" / SCENE_NAME,
                     output=tmp_path / "work" / "preprocessed" / f"{SCENE_NAME[:-4]}.tif",
-                    grid=GRID, polarisations=["VV", "VH"], options=opts)
+                    grid=GRID, polarisations=["VV", "VH"], settings=SnapSettings(**opts),
+                    tags=scene_tags(_record(), stage_provenance(), ["VV", "VH"]))
+
+
+def _record():
+    from sarflow.catalog import read_record
+
+    from conftest import FIXTURES
+
+    return read_record(FIXTURES / "s1" / SCENE_NAME)
+
+
+def stage_provenance():
+    """The provenance the preprocess stage would give the fixture scene's SNAP output."""
+    from sarflow.products import scene_provenance
+
+    return scene_provenance(engine="snap", engine_version="SNAP test", engine_settings={},
+                            scene=_record().path, grid=GRID, polarisations=["VV", "VH"],
+                            dem=None, orbits=None)
 
 
 # ------------------------------------------------------------------------------------
@@ -196,8 +216,9 @@ def test_gpt_from_config_is_enough(gpt, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("SNAP_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert engines.get("auto").name == "native"
-    assert engines.get("auto", {"gpt": gpt.path}).name == "snap"
-    assert engines.get("snap", {"gpt": gpt.path}).name == "snap"
+    processing = Processing(snap=SnapSettings(gpt=gpt.path))
+    assert engines.get("auto", processing).name == "snap"
+    assert engines.get("snap", processing).name == "snap"
 
 
 def test_get_snap_without_gpt_is_one_line(tmp_path: Path, monkeypatch) -> None:
@@ -218,20 +239,24 @@ def test_auto_picks_snap_only_when_gpt_exists(gpt, tmp_path: Path, monkeypatch) 
     assert engines.get("auto").name == "native"
 
 
-def test_settings_from_machine_and_config(gpt) -> None:
-    s = snap.GptSettings.from_options({}, gpt=gpt.path, machine_gb=16.0, cpus=8)
-    assert (s.memory_gb, s.tile_cache_gb, s.threads, s.timeout_s) == (12.0, 7.2, 8, 7200.0)
-    assert s.args() == ["-J-Xmx12288M", "-q", "8", "-c", "7372M", "-e"]
-    s = snap.GptSettings.from_options({"memory_gb": 6, "threads": 3, "timeout_s": 30},
-                                      gpt=gpt.path, machine_gb=64.0, cpus=16)
+def test_settings_from_the_worker_and_config(gpt) -> None:
+    """Heap 70 % of the worker's memory, cache 60 % of the heap, -q its cores; the config
+    overrides each; several workers never each get the whole machine."""
+    whole = snap.GptSettings.from_settings(SnapSettings(), WorkerResources(16.0, 8), gpt=gpt.path)
+    assert (whole.memory_gb, whole.tile_cache_gb, whole.threads, whole.timeout_s) == \
+        (11.2, 6.7, 8, 7200.0)
+    assert whole.args() == ["-J-Xmx11468M", "-q", "8", "-c", "6860M", "-e"]
+    s = snap.GptSettings.from_settings(SnapSettings(memory_gb=6, threads=3, timeout_s=30),
+                                       WorkerResources(64.0, 16), gpt=gpt.path)
     assert s.args() == ["-J-Xmx6144M", "-q", "3", "-c", "3686M", "-e"] and s.timeout_s == 30
-    small = snap.GptSettings.from_options({}, gpt=gpt.path, machine_gb=2.0, cpus=1)
-    assert small.memory_gb == 2.0  # never below 2 GB
-    per_worker = snap.GptSettings.from_options({"memory_per_worker_gb": 8}, gpt=gpt.path,
-                                               machine_gb=64.0, cpus=4)
-    assert per_worker.memory_gb == 6.0
+    small = snap.GptSettings.from_settings(SnapSettings(), WorkerResources(1.0, 1), gpt=gpt.path)
+    assert small.memory_gb == 1.0  # never below 1 GB
+    # the review's case: 4 workers on a 64 GB, 16-core machine get 12.8 GB and 4 cores each
+    quarter = snap.GptSettings.from_settings(SnapSettings(), WorkerResources(12.8, 4), gpt=gpt.path)
+    assert quarter.args() == ["-J-Xmx9216M", "-q", "4", "-c", "5529M", "-e"]
     with pytest.raises(ConfigError, match="tile_cache_gb"):
-        snap.GptSettings.from_options({"memory_gb": 4, "tile_cache_gb": 4}, gpt=gpt.path)
+        snap.GptSettings.from_settings(SnapSettings(memory_gb=4, tile_cache_gb=4),
+                                       WorkerResources(8.0, 2), gpt=gpt.path)
 
 
 # ------------------------------------------------------------------------------------
@@ -279,8 +304,14 @@ def test_render_default_dem_and_bad_orbit_type(fixtures_dir: Path, tmp_path: Pat
     assert "externalDEMFile" not in values["Terrain-Correction"]
     assert values["Apply-Orbit-File"] == {"orbitType": "Sentinel Precise (Auto Download)",
                                           "continueOnFail": "false"}
-    with pytest.raises(ConfigError, match="orbit_type"):
-        snap.graph_values(make_job(fixtures_dir, tmp_path, gpt.path, orbit_type="fast"))
+    from sarflow.config import parse_config
+
+    with pytest.raises(ConfigError, match="processing.snap.orbit_type = 'fast'"):
+        parse_config({"name": "x", "event": {"time": "2021-01-10T00:00:00Z"},
+                      "area": {"bbox": [12.4, 41.9, 12.5, 42.0]},
+                      "windows": {"pre": ["2021-01-01", "2021-01-09"],
+                                  "post": ["2021-01-10", "2021-01-20"]},
+                      "scenes": ["s"], "processing": {"snap": {"orbit_type": "fast"}}})
 
 
 # ------------------------------------------------------------------------------------
@@ -310,7 +341,7 @@ def test_successful_run_converted_validated_with_provenance(fixtures_dir: Path, 
     for tag in REQUIRED_TAGS:
         assert tag in info.tags
     assert info.tags["pass"] == "DESCENDING" and info.tags["relative_orbit"] == "79"
-    assert info.tags["acquisition_time"] == "2021-01-19T03:16:53Z"
+    assert info.tags["acquisition_time"] == "2021-01-19T03:16:53.799379Z"  # one format, both engines
     assert info.tags["orbit_source"] == "POEORB" and info.tags["engine"] == "snap"
     assert info.tags["product_id"] == SCENE_NAME[:-4]
     assert info.tags["polarisations"] == "VV,VH"
@@ -424,7 +455,8 @@ def test_registered_through_preprocess(fixtures_dir: Path, tmp_path: Path, gpt) 
     from sarflow.preprocess import SceneTask, run_scene
 
     job = make_job(fixtures_dir, tmp_path, gpt.path)
-    task = SceneTask(job=job, engine=snap.ENGINE, retries=0, product_id=SCENE_NAME[:-4])
+    task = SceneTask(job=job, engine=snap.ENGINE, retries=0, product_id=SCENE_NAME[:-4],
+                     provenance=stage_provenance())
     first = run_scene(task)
     assert first.outcome == "done" and first.engine == "snap" and first.orbit_source == "POEORB"
     assert run_scene(task).outcome == "existing"
@@ -448,7 +480,8 @@ def test_registered_through_preprocess(fixtures_dir: Path, tmp_path: Path, gpt) 
     ("Killed", 1, snap.SnapMemoryError, "raise processing.snap.memory_gb"),
 ])
 def test_failure_classification(gpt, tmp_path: Path, text, rc, kind, fix) -> None:
-    settings = snap.GptSettings.from_options({"memory_gb": 4}, gpt=gpt.path)
+    settings = snap.GptSettings.from_settings(SnapSettings(memory_gb=4), WorkerResources(8.0, 2),
+                                              gpt=gpt.path)
     err = snap.classify_failure(snap.GptRun(rc, 1.0, text), settings, snap.FULL_GRAPH,
                                 tmp_path / "x.log", machine_gb=8)
     assert type(err) is kind and fix in err.one_line()
@@ -483,13 +516,13 @@ def test_real_gpt_runs_the_chain(fixtures_dir: Path, tmp_path: Path) -> None:
         cx, cy = (ext["xmin"] + ext["xmax"]) / 2, (ext["ymin"] + ext["ymax"]) / 2
         grid = Grid.from_bounds(cx - 0.02, cy - 0.02, cx + 0.02, cy + 0.02)
         job = SceneJob(scene=Path(scene), output=tmp_path / "out.tif", grid=grid,
-                       options={"timeout_s": 3600})
+                       settings=SnapSettings(timeout_s=3600))
         result = snap.ENGINE.process(job)
         engines.validate_output(result.output, grid, job.polarisations)
         return
     safe = next((fixtures_dir / "s1").glob("S1B_*.SAFE"))
     job = SceneJob(scene=safe, output=tmp_path / "out.tif", polarisations=["VV"], dem=dem,
-                   grid=Grid.from_bounds(12.47, 41.97, 12.53, 42.03), options={"timeout_s": 1800})
+                   grid=Grid.from_bounds(12.47, 41.97, 12.53, 42.03), settings=SnapSettings(timeout_s=1800))
     try:
         snap.ENGINE.process(job)
     except snap.SnapParameterError:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from ..engines import MASK_BAND, REQUIRED_TAGS
+from ..products import MASK_BAND, STACK_TAGS
 from ..errors import ConfigError, InputError
 from ..grid import Grid, raster_info
 
@@ -116,7 +116,7 @@ def read_scene(path: Path, grid: Grid, polarisations: Sequence[str]) -> SceneFil
     """Describe one scene output; raise unless it is on ``grid`` with the needed bands/tags."""
     info = raster_info(path)
     grid.check_same(info.grid, what=str(path))
-    missing = [t for t in REQUIRED_TAGS if t not in info.tags]
+    missing = [t for t in STACK_TAGS if t not in info.tags]
     if missing:
         raise InputError(f"{path}: missing tags {missing}; it is not a sarflow scene output "
                          "(rerun sarflow preprocess)")
