@@ -20,9 +20,10 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_valid
 
 from .errors import ConfigError, InputError
 from .grid import SPACING, Grid
+from .resources import models_dir
 
 ARCHITECTURES = ("dppa_unet", "unet", "segnet")
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+MODELS_DIR = models_dir()
 
 
 class _Strict(BaseModel):

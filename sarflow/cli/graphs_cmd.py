@@ -41,6 +41,11 @@ def list_(as_json: bool) -> None:
     from ..engines.snap import GRAPHS_DIR
 
     rows = [_describe(p) for p in sorted(GRAPHS_DIR.glob("*.xml"))]
+    if not rows:
+        from ..errors import DependencyError
+
+        raise DependencyError(f"no SNAP graphs in {GRAPHS_DIR}: this sarflow installation is "
+                              "incomplete; reinstall it (pip install --force-reinstall sarflow)")
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

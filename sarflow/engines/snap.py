@@ -36,12 +36,13 @@ from typing import Any, Iterator, Mapping, Sequence
 from ..errors import ConfigError, DependencyError, InputError, ProcessingError, SarflowError
 from ..grid import Grid
 from ..config import SnapSettings
+from ..resources import graphs_dir
 from . import (MASK_BAND, SceneJob, SceneResult, WorkerResources, band_names, job_tags,
                validate_output)
 
 log = logging.getLogger(__name__)
 
-GRAPHS_DIR = Path(__file__).resolve().parents[2] / "graphs"
+GRAPHS_DIR = graphs_dir()
 FULL_GRAPH = GRAPHS_DIR / "s1_grd_sigma0.xml"
 STAGE_GRAPHS = tuple(GRAPHS_DIR / f"s1_grd_sigma0_{n}.xml"
                      for n in ("1_noise", "2_calibrate", "3_terrain"))
