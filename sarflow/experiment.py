@@ -49,12 +49,11 @@ def _experiment_row(cfg: EventConfig, group: str, arch: str, grid: bool | None) 
         model = model.model_copy(update={"grid_search": grid})
     sub = cfg.model_copy(update={"model": model})
     build_dataset(sub, group)
-    result = train_event(sub)
-    metrics = result.get("test_metrics", result)
-    settings = result.get("settings", result)
+    trained = train_event(sub)
+    test, settings = trained.test, trained.settings
     return {"group": group, "model": arch,
             **{k: settings.get(k) for k in ("batch_size", "learning_rate", "filters")},
-            **{k: metrics.get(k) for k in ("precision", "recall", "f1", "iou")}}
+            "precision": test.precision, "recall": test.recall, "f1": test.f1, "iou": test.iou}
 
 
 def _write_table(cfg: EventConfig, rows: list[dict]) -> None:
