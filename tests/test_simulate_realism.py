@@ -288,3 +288,60 @@ def test_vh_seam_step_after_noise_removal_is_below_half_a_db(swath_event: Path) 
         assert abs(m_left - m_right) < 0.5, (z.name, m_left, m_right)
         assert abs(m_left) < 0.3 and abs(m_right) < 0.3, (z.name, m_left, m_right)
         assert np.isfinite(ratio[left | right]).all()
+
+
+# ------------------------------------------------------------------------------------
+# scar change model and wet dates
+# ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def scar_event(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    s = SimulationSettings(change_model="scar", moisture_field_db=0.0, wet_post_dates=1,
+                           passes=("ASCENDING",), landslide_fraction=0.08,
+                           date_sigma_db={"forest": 0.0, "grassland": 0.0, "bare": 0.0})
+    return simulate_event(tmp_path_factory.mktemp("scar"), seed=9, size=(192, 192),
+                          scenes_per_window=2, settings=s)
+
+
+def test_scar_change_depends_on_land_cover_and_incidence(scar_event: Path) -> None:
+    """Noise-free truth, post - pre on landslide interiors: both signs occur; scars that
+    replaced forest lose more VH than those that replaced grassland; slopes facing the
+    (east-looking, ascending) radar brighten relative to slopes facing away."""
+    from scipy.ndimage import binary_erosion
+
+    from sarflow.config import load_config
+    from sarflow.grid import raster_info, read_raster
+    from sarflow.simulate import terrain
+
+    records = _records(scar_event)
+    root = scar_event.parent
+    mask = read_raster(root / "truth" / "landslides.tif")[0] > 0
+    slides = binary_erosion(mask, iterations=1)
+    lc = read_raster(root / "truth" / "landcover.tif")[0]
+    dh = read_raster(root / "truth" / "surface_change.tif")[0]
+    assert dh[mask].min() < -0.5 and dh[mask].max() > 0.5 and (dh[~mask] == 0).all()
+    pre, post, wet = [], [], []
+    for z in _scenes(scar_event):
+        t = read_raster(root / "truth" / "sigma0" / f"{z.stem}.tif")
+        rec = records[z.stem]
+        (post if rec["post_event"] else pre).append(t)
+        if rec["post_event"]:
+            wet.append(rec["gamma0_db"]["grassland"]["VV"])
+    assert len(pre) == len(post) == 2
+    assert wet[0] - wet[1] == pytest.approx(1.5, abs=1e-9)  # the first post date is wet
+    # the dry post date against the mean of the pre dates
+    clear = (pre[0][2] == 0) & (post[1][2] == 0) & slides
+    change = 10 * np.log10(post[1][:2] / np.mean([p[:2] for p in pre], axis=0))
+    vv, vh = change[0][clear], change[1][clear]
+    assert (vv > 0.5).mean() > 0.02 and (vv < -1.0).mean() > 0.3  # mostly darker, not all
+    forest, grass = lc[clear] == 0, lc[clear] == 1
+    assert forest.sum() > 100 and grass.sum() > 20
+    assert np.median(vh[forest]) < np.median(vh[grass]) - 2.0
+    cfg = load_config(scar_event)
+    info = raster_info(cfg.dem)
+    p, _ = terrain.gradients(read_raster(cfg.dem)[0], info.grid)
+    p = p[info.grid.window_of(cfg.grid()).slices][clear]  # > 0: faces west, towards the radar
+    assert np.median(vv[p > 0.3]) > np.median(vv[p < -0.3]) + 1.0
+    # unchanged ground does not change (dry date, no date-to-date variation)
+    away = (pre[0][2] == 0) & binary_erosion(~mask, iterations=4)
+    assert np.abs(np.median(change[0][away])) < 0.02
