@@ -150,11 +150,11 @@ class SimulationSettings:
         return dataclasses.asdict(self)
 
     @classmethod
-    def preset(cls, name: str = "default", **overrides: Any) -> "SimulationSettings":
+    def preset(cls, preset: str = "default", /, **overrides: Any) -> "SimulationSettings":
         """The settings of a named preset (``PRESETS``), with ``overrides`` on top."""
-        if name not in PRESETS:
-            raise ValueError(f"preset {name!r}: use one of {', '.join(PRESETS)}")
-        return cls(**{**PRESETS[name], **overrides})
+        if preset not in PRESETS:
+            raise ValueError(f"preset {preset!r}: use one of {', '.join(PRESETS)}")
+        return cls(**{**PRESETS[preset], **overrides})
 
 
 PRESETS: dict[str, dict[str, Any]] = {
