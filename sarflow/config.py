@@ -178,6 +178,8 @@ class ModelSettings(_Strict):
     threshold: float = Field(0.5, gt=0, lt=1)
     grid_search: bool = False
     grid: Optional[dict[str, list[Any]]] = None
+    init: Optional[Path] = None
+    """A trained model (.keras, same group and channels) to start training from."""
 
     @field_validator("patch_size")
     @classmethod
@@ -311,6 +313,7 @@ def _resolve_paths(cfg: EventConfig, base: Path) -> EventConfig:
     cfg.inventory = fix(cfg.inventory)
     cfg.output = fix(cfg.output)
     cfg.processing.orbits = fix(cfg.processing.orbits)
+    cfg.model.init = fix(cfg.model.init)
     cfg.processing.snap.gpt = fix(cfg.processing.snap.gpt)
     for area in (cfg.area, cfg.training_area, cfg.validation_area):
         if area is not None and area.file is not None:
