@@ -337,8 +337,7 @@ def run_settings(*, architecture: str, filters: int, batch_size: int, learning_r
                  bn_momentum: float | None = None, augment: bool = True,
                  max_seconds: float | None = None,
                  init: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The resolved settings of one training run (what its provenance records; a starting
-    model by its path and file fingerprint)."""
+    """The resolved settings of one training run (what its provenance records)."""
     from .nets import BN_MOMENTUM
 
     return {"architecture": architecture, "filters": int(filters),
@@ -347,12 +346,13 @@ def run_settings(*, architecture: str, filters: int, batch_size: int, learning_r
             "depth": int(depth), "threshold": float(threshold),
             "bn_momentum": float(bn_momentum or BN_MOMENTUM), "augment": augment,
             "max_seconds": max_seconds,
-            "init": None if init is None else [str(init), file_fingerprint(init)]}
+            "init": None if init is None else str(init)}
 
 
 def run_provenance(dataset_dir: str | os.PathLike, settings: dict[str, Any]) -> Provenance:
-    """What decides a training run: its settings and the dataset it learns from (the
-    dataset's own provenance digest, or its manifest's fingerprint for a user dataset)."""
+    """What decides a training run: its settings, the dataset it learns from (the
+    dataset's own provenance digest, or its manifest's fingerprint for a user dataset) and
+    the starting model's file when it fine-tunes."""
     manifest = Path(dataset_dir) / MANIFEST
     try:
         recorded = json.loads(manifest.read_text()).get("provenance")
@@ -360,7 +360,9 @@ def run_provenance(dataset_dir: str | os.PathLike, settings: dict[str, Any]) -> 
         recorded = None
     dataset = (Provenance.from_dict(recorded).digest if isinstance(recorded, dict)
                else file_fingerprint(manifest))
-    return Provenance(stage="train", settings=settings, inputs={"dataset": dataset})
+    init = settings.get("init")
+    return Provenance(stage="train", settings=settings,
+                      inputs={"dataset": dataset, "init": file_fingerprint(init) if init else None})
 
 
 def _reusable(run_dir: Path, expected: Provenance) -> dict | None:
