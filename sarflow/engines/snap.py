@@ -600,8 +600,9 @@ ORBIT = re.compile(r"(?i)(no valid orbit file|orbit file[^\n]{0,80}not (found|av
                    r"orbit[^\n]{0,60}download[^\n]{0,40}fail)")
 RESORB_FALLBACK = re.compile(r"Using Sentinel Restituted (?P<file>\S*) instead")
 """ApplyOrbitFileOp.updateOrbits: no POEORB, RESORB applied (a warning, not a failure)."""
-GEOID = re.compile(r"(?i)(ww15mgh_b|egm96)[^\n]{0,200}(error|exception|fail|unable|cannot|"
-                   r"invalid|corrupt|truncat)[^\n]*")
+GEOID = re.compile(r"(?im)^(?=[^\n]*(ww15mgh_b|egm96|EarthGravitationalModel96))"
+                   r"(?=[^\n]*(error|exception|fail|unable|cannot|invalid|corrupt|truncat))[^\n]*$")
+"""A log line about the EGM96 geoid grid that reports a failure."""
 NETWORK = re.compile(r"UnknownHostException|ConnectException|SocketTimeoutException|"
                      r"(?i:connection (refused|reset|timed out))|NoRouteToHost")
 DEM = re.compile(r"(?i)((srtm|\bdem\b|elevation|\.hgt)[^\n]{0,100}(not found|unable|failed|"
