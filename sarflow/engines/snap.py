@@ -213,7 +213,8 @@ class SceneInfo:
     acquisition_time: str
     polarisations: list[str]
     mission: str = "S1A"
-    start: dt.datetime | None = None
+    start: str = ""
+    """Sensing start, ``YYYYmmddTHHMMSS`` (pyroSAR's format)."""
     footprint: str = ""
     """The scene's corner coordinates as WKT (for "outside the area" messages)."""
 
@@ -230,7 +231,7 @@ def scene_info(scene: Path) -> SceneInfo:
                      relative_orbit=int(meta["orbitNumber_rel"]),
                      acquisition_time=start.strftime("%Y-%m-%dT%H:%M:%SZ"),
                      polarisations=[str(p).upper() for p in meta["polarizations"]],
-                     mission=str(meta.get("sensor", "S1A")), start=start,
+                     mission=str(meta.get("sensor", "S1A")), start=str(meta["start"]),
                      footprint=_footprint_wkt(meta.get("coordinates") or []))
 
 
@@ -967,7 +968,8 @@ class SnapEngine:
         srtm = None if "externalDEMFile" in values["Terrain-Correction"] else \
             _region_bounds(values["Subset"]["geoRegion"])
         with snap_aux.worker_userdir(_userdir_root(job, opts)) as userdir, _scratch(output) as scratch:
-            aux = snap_aux.prepare(userdir, mission=info.mission, when=info.start,
+            aux = snap_aux.prepare(userdir, mission=info.mission,
+                                   when=dt.datetime.strptime(info.start, "%Y%m%dT%H%M%S"),
                                    orbit_source=job.orbit_dir, orbit_kind=_orbit_choice(opts)[1],
                                    srtm_bounds=srtm, allow_downloads=opts.allow_downloads)
             for note in aux.notes:
