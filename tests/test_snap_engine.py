@@ -679,6 +679,92 @@ def test_dem_vertical_datum_sets_apply_egm(fixtures_dir: Path, tmp_path: Path, g
 
 
 # ------------------------------------------------------------------------------------
+# sarflow snap check, against the stand-in's `gpt <Operator> -h`
+# ------------------------------------------------------------------------------------
+
+def _check_rows(gpt, graphs, **settings):
+    from sarflow.engines import snap_check
+
+    return snap_check.run_check(SnapSettings(gpt=gpt.path, **settings), WorkerResources(16.0, 4),
+                                graphs, spec_of=snap_check.help_provider(gpt.path))
+
+
+def test_operator_help_parsed_in_snaps_format(gpt) -> None:
+    from sarflow.engines.snap_check import parse_operator_help
+
+    text = subprocess.run([str(gpt.path), "Apply-Orbit-File", "-h"], capture_output=True,
+                          text=True).stdout
+    spec = parse_operator_help(text)
+    assert set(spec) == {"orbitType", "polyDegree", "continueOnFail"}
+    assert spec["polyDegree"] is None
+    assert spec["orbitType"][:2] == ["Sentinel Precise (Auto Download)",
+                                     "Sentinel Restituted (Auto Download)"]
+    assert parse_operator_help("Error: Unknown operator 'X'.") is None
+
+
+def test_check_passes_sarflows_graphs(gpt) -> None:
+    rows = _check_rows(gpt, [snap.FULL_GRAPH, *snap.STAGE_GRAPHS])
+    bad = [r for r in rows if not r.ok]
+    assert bad == []
+    assert any(r.item == "SNAP version" and r.detail == "SNAP 9.0.0" for r in rows)
+    ops = {r.item.split("(")[1][:-1] for r in rows if r.item.startswith("s1_grd")}
+    assert ops == {"Read", "Apply-Orbit-File", "Remove-GRD-Border-Noise", "ThermalNoiseRemoval",
+                   "Calibration", "Subset", "Terrain-Correction", "Write"}
+
+
+def test_check_flags_misspelt_parameter_bad_value_and_missing_operator(gpt, tmp_path: Path) -> None:
+    from sarflow.engines.snap_check import SnapCheckError, first_problem
+
+    graph = tmp_path / "edited.xml"
+    graph.write_text(snap.FULL_GRAPH.read_text()
+                     .replace("demResamplingMethod>", "demResampligMethod>")
+                     .replace("<orbitType>Sentinel Precise (Auto Download)<",
+                              "<orbitType>Sentinel Precise<"))
+    rows = _check_rows(gpt, [graph])
+    bad = {r.item: r.detail for r in rows if not r.ok}
+    assert set(bad) == {"edited.xml: Terrain-Correction (Terrain-Correction)",
+                        "edited.xml: Apply-Orbit-File (Apply-Orbit-File)"}
+    assert "unknown parameter <demResampligMethod> (did you mean <demResamplingMethod>?)" in \
+        bad["edited.xml: Terrain-Correction (Terrain-Correction)"]
+    assert "'Sentinel Precise' is not one of" in bad["edited.xml: Apply-Orbit-File (Apply-Orbit-File)"]
+    with pytest.raises(SnapCheckError) as err:
+        first_problem(rows)
+    assert "\n" not in str(err.value) and "1 more problem" in str(err.value)
+    gpt.set("ok", missing_operators=["Remove-GRD-Border-Noise"])
+    rows = _check_rows(gpt, [snap.FULL_GRAPH])
+    (bad,) = [r for r in rows if not r.ok]
+    assert bad.item.endswith("(Remove-GRD-Border-Noise)") and "not installed" in bad.detail
+
+
+def test_check_flags_truncated_egm96_and_small_heap(gpt, tmp_path: Path) -> None:
+    egm = tmp_path / "home" / ".snap" / "auxdata" / "dem" / "egm96" / "ww15mgh_b.zip"
+    egm.parent.mkdir(parents=True)
+    egm.write_bytes(b"PK\x03\x04truncated")
+    rows = _check_rows(gpt, [snap.FULL_GRAPH], memory_gb=1.5)
+    bad = {r.item: r.detail for r in rows if not r.ok}
+    assert f"EGM96 {egm}" in bad and "not a complete zip" in bad[f"EGM96 {egm}"]
+    assert "run fewer --workers" in bad["memory per worker"]
+
+
+def test_cli_snap_check(gpt, tmp_path: Path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from sarflow.cli import cli
+
+    monkeypatch.delenv("SNAP_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(gpt.path.parent) + os.pathsep + os.environ["PATH"])
+    res = CliRunner().invoke(cli, ["snap", "check", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)
+    assert all(r["ok"] for r in rows) and any(r["detail"] == "SNAP 9.0.0" for r in rows)
+    gpt.set("ok", missing_operators=["Terrain-Correction"])
+    res = CliRunner().invoke(cli, ["snap", "check"])
+    assert res.exit_code == 2
+    err = [ln for ln in res.output.splitlines() if ln.startswith("Error:")]
+    assert len(err) == 1 and "Terrain-Correction is not installed" in err[0]
+
+
+# ------------------------------------------------------------------------------------
 # the real SNAP (skipped where gpt is not installed)
 # ------------------------------------------------------------------------------------
 
