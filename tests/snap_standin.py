@@ -102,9 +102,13 @@ class StandIn:
     def set(self, mode: str, **kw) -> None:
         (self.folder / "mode.json").write_text(json.dumps({"mode": mode, "nodata_deg": 0.0, **kw}))
 
-    def calls(self) -> list[list[str]]:
+    def all_calls(self) -> list[list[str]]:
         f = self.folder / "calls.jsonl"
         return [json.loads(x) for x in f.read_text().splitlines()] if f.exists() else []
+
+    def calls(self) -> list[list[str]]:
+        """The graph runs (not the ``gpt <Operator> -h`` look-ups of the pre-batch check)."""
+        return [c for c in self.all_calls() if c[-1] != "-h"]
 
     def read(self, name: str) -> str:
         return (self.folder / name).read_text()

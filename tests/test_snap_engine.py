@@ -764,6 +764,16 @@ def test_cli_snap_check(gpt, tmp_path: Path, monkeypatch) -> None:
     assert len(err) == 1 and "Terrain-Correction is not installed" in err[0]
 
 
+def test_check_runs_before_a_snap_batch(fixtures_dir: Path, tmp_path: Path, gpt) -> None:
+    """A missing operator stops the scene before any graph runs, without retries."""
+    gpt.set("ok", missing_operators=["ThermalNoiseRemoval"])
+    job = make_job(fixtures_dir, tmp_path, gpt.path)
+    outcome = _attempts(job)
+    assert outcome.outcome == "failed" and outcome.attempts == 1
+    assert "ThermalNoiseRemoval is not installed" in outcome.reason
+    assert gpt.calls() == [] and gpt.all_calls()  # only the -h look-ups ran
+
+
 # ------------------------------------------------------------------------------------
 # the real SNAP (skipped where gpt is not installed)
 # ------------------------------------------------------------------------------------
@@ -815,3 +825,49 @@ def test_installed_snap_knows_every_graph_parameter() -> None:
         help_text = sp.run([str(exe), op, "-h"], capture_output=True, text=True, timeout=600).stdout
         listed = set(re.findall(r"-P(\w+)=", help_text))
         assert names <= listed, f"{op}: this SNAP lacks {sorted(names - listed)}"
+
+
+@pytest.mark.snap
+def test_real_snap_check_passes() -> None:
+    """`sarflow snap check` on the installed SNAP: sarflow's graphs are valid for it."""
+    from sarflow.engines import snap_check
+
+    rows = snap_check.rows_for_event(None)
+    bad = [r for r in rows if not r.ok and not r.item.startswith("EGM96")]
+    assert bad == [], bad
+
+
+@pytest.mark.snap
+def test_real_snap_scene_matches_native(fixtures_dir: Path, tmp_path: Path) -> None:
+    """One full scene ($SARFLOW_SNAP_SCENE, with $SARFLOW_SNAP_DEM) through SNAP and the
+    native engine on the same grid: median sigma0 difference (dB) and geolocation offset
+    (pixels, by phase correlation) are printed; both must be small."""
+    scene = os.environ.get("SARFLOW_SNAP_SCENE")
+    dem = os.environ.get("SARFLOW_SNAP_DEM")
+    if not scene or not dem:
+        pytest.skip("set SARFLOW_SNAP_SCENE (an IW GRDH product) and SARFLOW_SNAP_DEM")
+    from sarflow.config import NativeSettings
+    from sarflow.engines import native
+    from sarflow.pyrosar_compat import identify
+
+    ext = identify(scene).bbox().extent
+    cx, cy = (ext["xmin"] + ext["xmax"]) / 2, (ext["ymin"] + ext["ymax"]) / 2
+    grid = Grid.from_bounds(cx - 0.05, cy - 0.05, cx + 0.05, cy + 0.05)
+    outs = {}
+    for name, engine, settings in (("snap", snap.ENGINE, SnapSettings(timeout_s=3600)),
+                                   ("native", native.ENGINE, NativeSettings())):
+        job = SceneJob(scene=Path(scene), output=tmp_path / name / "out.tif", grid=grid,
+                       polarisations=["VV"], dem=Path(dem), settings=settings)
+        engine.process(job)
+        outs[name] = read_raster(job.output, bands=[1])[0]
+    a, b = 10 * np.log10(outs["snap"]), 10 * np.log10(outs["native"])
+    both = np.isfinite(a) & np.isfinite(b)
+    median_db = float(np.median(a[both] - b[both]))
+    fa, fb = np.fft.fft2(np.nan_to_num(a - np.nanmean(a))), np.fft.fft2(np.nan_to_num(b - np.nanmean(b)))
+    corr = np.fft.ifft2(fa * np.conj(fb) / (np.abs(fa * np.conj(fb)) + 1e-12)).real
+    dy, dx = np.unravel_index(np.argmax(corr), corr.shape)
+    dy = dy - corr.shape[0] if dy > corr.shape[0] // 2 else dy
+    dx = dx - corr.shape[1] if dx > corr.shape[1] // 2 else dx
+    print(json.dumps({"median_db_snap_minus_native": median_db, "offset_px": [int(dx), int(dy)],
+                      "pixels_compared": int(both.sum())}))
+    assert abs(median_db) < 0.5 and abs(dx) <= 1 and abs(dy) <= 1

@@ -965,6 +965,9 @@ class SnapEngine:
         graphs = rendered_graph_paths(output, bool(opts.split))
         for template, path in graphs:
             values = render_graph(job, path, template)
+        from .snap_check import ensure_graphs_run
+
+        ensure_graphs_run(settings.gpt, [p for _, p in graphs])
         srtm = None if "externalDEMFile" in values["Terrain-Correction"] else \
             _region_bounds(values["Subset"]["geoRegion"])
         with snap_aux.worker_userdir(_userdir_root(job, opts)) as userdir, _scratch(output) as scratch:

@@ -243,3 +243,19 @@ def rows_for_event(cfg=None, workers: int | None = None,
         root = Path(settings.userdir) if settings.userdir else out.parent / ".snap-workers"
         graphs = list(STAGE_GRAPHS) if settings.split else [FULL_GRAPH]
     return run_check(settings, resources, graphs, values, root, spec_of)
+
+
+_VERIFIED: dict[tuple[str, tuple[str, ...]], None] = {}
+
+
+def ensure_graphs_run(gpt: Path, graphs: Sequence[Path],
+                      values: Mapping[str, Mapping[str, str]] | None = None) -> None:
+    """Before a SNAP batch: the graphs' operators and parameters checked once per process
+    and gpt (esa-snappy, else ``gpt <Operator> -h``); :class:`SnapCheckError` on the first
+    problem, before any scene is processed."""
+    key = (str(gpt), tuple(str(g) for g in graphs))
+    if key in _VERIFIED:
+        return
+    provider = snappy_provider() or help_provider(gpt)
+    first_problem(check_graphs(graphs, provider, values))
+    _VERIFIED[key] = None
