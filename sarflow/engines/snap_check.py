@@ -26,6 +26,8 @@ OperatorSpec = dict[str, Optional[list[str]]]
 class SnapCheckError(ConfigError):
     """SNAP would fail on sarflow's graphs (the message names the first problem and its fix)."""
 
+    transient = False
+
 
 @dataclass
 class Row:
