@@ -99,12 +99,12 @@ def _edge_views(good: np.ndarray, mask: np.ndarray, edge: str) -> tuple[np.ndarr
 
 def calibrate(power: np.ndarray, lut: np.ndarray, clip: str = "floor",
               floor: float = 1e-5) -> np.ndarray:
-    """Backscatter = noise-corrected intensity / LUT^2 (float32); non-positive -> floor/NaN."""
+    """Backscatter = noise-corrected intensity / LUT^2 (float32); below ``floor`` -> floor
+    or NaN (the rule both engines follow, :mod:`sarflow.engines.floor`)."""
+    from .floor import apply_floor
+
     a = lut.astype(np.float32, copy=False)
-    out = power / (a * a)
-    bad = out <= 0  # NaN compares False and stays NaN
-    out[bad] = floor if clip == "floor" else np.nan
-    return out
+    return apply_floor(power / (a * a), floor, clip)
 
 
 # ------------------------------------------------------------------------------------
@@ -502,11 +502,17 @@ class NativeEngine:
         bands = band_names(scene.pols)
         if opts.calibration != "sigma0":
             bands = [b.replace("sigma0_", f"{opts.calibration}_") for b in bands]
+        from . import footprint
+
+        erode = int(opts.edge_erosion_px)
+        target = footprint.staging_path(job.output) if erode else job.output
         try:
-            with RasterWriter(job.output, job.grid, len(bands), bands, _tags(scene, job),
+            with RasterWriter(target, job.grid, len(bands), bands, _tags(scene, job),
                               options=(f"ZLEVEL={int(opts.zlevel)}",)) as w:
                 for block, data in _run_blocks(scene, int(opts.block_size), opts.threads):
                     w.write(data, block)
+            if erode:
+                footprint.erode_output(target, job.output, erode)
         except SarflowError:
             raise
         except (MemoryError, RuntimeError) as exc:
