@@ -111,12 +111,7 @@ class SceneOutput:
 
     def provenance(self) -> Optional[Provenance]:
         """The provenance recorded in the file (None when absent or unreadable)."""
-        from .grid import raster_info
-
-        try:
-            return Provenance.from_json(raster_info(self.path).tags.get("provenance"))
-        except Exception:  # noqa: BLE001 - an unreadable file has no provenance: not current
-            return None
+        return raster_provenance(self.path)
 
     def why_not_current(self, grid: Grid, polarisations: Sequence[str],
                         expected: Provenance) -> Optional[str]:
@@ -149,6 +144,41 @@ def _difference(recorded: Optional[Provenance], expected: Provenance) -> str:
                                                                       default=str):
             return f"with {key} {got!r}, now {want!r}"
     return "from other inputs (scene, DEM or orbit files)"
+
+
+# ------------------------------------------------------------------------------------
+# rasters made by a stage (stack outputs, labels): provenance in a tag
+# ------------------------------------------------------------------------------------
+
+def raster_provenance(path: Path) -> Optional[Provenance]:
+    """The provenance recorded in a raster's ``provenance`` tag (None if none/unreadable)."""
+    from .grid import raster_info
+
+    try:
+        return Provenance.from_json(raster_info(path).tags.get("provenance"))
+    except Exception:  # noqa: BLE001 - an unreadable file has no provenance: not current
+        return None
+
+
+def raster_fingerprint(path: Path) -> Any:
+    """What identifies a raster as an input: its provenance digest when sarflow made it,
+    else its file fingerprint (a user's own raster)."""
+    prov = raster_provenance(Path(path)) if Path(path).is_file() else None
+    return prov.digest if prov is not None else file_fingerprint(path)
+
+
+def rasters_current(paths: Sequence[Path], expected: Provenance, grid: Optional[Grid] = None) -> bool:
+    """True when every raster exists, is on ``grid`` (when given) and records ``expected``."""
+    from .grid import raster_info
+
+    for path in paths:
+        if not Path(path).is_file():
+            return False
+        if not is_current(raster_provenance(Path(path)), expected):
+            return False
+        if grid is not None and raster_info(path).grid != grid:
+            return False
+    return True
 
 
 # ------------------------------------------------------------------------------------
@@ -192,3 +222,62 @@ class StageProduct:
                 **extra}
         with atomic_path(self.record_path) as tmp:
             tmp.write_text(json.dumps(data, indent=2, default=str))
+
+
+# ------------------------------------------------------------------------------------
+# the trained model
+# ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Scores:
+    """Pixel scores of a binary map (see :mod:`sarflow.metrics`)."""
+
+    precision: float
+    recall: float
+    f1: float
+    iou: float
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Scores":
+        return cls(*(float(data[k]) for k in ("precision", "recall", "f1", "iou")))
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """The train stage's product: ``models/<group>_<architecture>/`` holding the chosen
+    run's ``model.keras``, ``result.json`` (its settings, scores, the grid table and
+    provenance) and ``grid.csv``."""
+
+    folder: Path
+    summary: Mapping[str, Any]
+    """The content of ``result.json``."""
+
+    @property
+    def model_path(self) -> Path:
+        return self.folder / "model.keras"
+
+    @property
+    def test(self) -> Scores:
+        """Scores on the test split, inference mode (what the paper reports)."""
+        return Scores.from_dict(self.summary["test"])
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """architecture, filters, batch_size, learning_rate, epochs, patience, seed."""
+        return dict(self.summary["settings"])
+
+    @property
+    def provenance(self) -> Optional[Provenance]:
+        prov = self.summary.get("provenance")
+        return Provenance.from_dict(prov) if isinstance(prov, dict) else None
+
+    @classmethod
+    def read(cls, folder: Path) -> "TrainedModel":
+        """The product in ``folder``; InputError when it is missing or incomplete."""
+        result = Path(folder) / "result.json"
+        try:
+            summary = json.loads(result.read_text())
+        except (OSError, ValueError):
+            raise InputError(f"no trained model in {folder} ({result} missing or unreadable); "
+                             "run `sarflow train` first") from None
+        return cls(Path(folder), summary)

@@ -58,6 +58,8 @@ from .dataset import FORMAT, MANIFEST, PatchDataset, build_dataset, load_dataset
 from .errors import ConfigError, InputError
 from .grid import atomic_path
 from .metrics import Confusion
+from .products import TrainedModel
+from .provenance import Provenance, file_fingerprint, is_current
 
 log = logging.getLogger(__name__)
 
@@ -330,32 +332,75 @@ def read_result(run_dir: str | os.PathLike) -> dict | None:
     return result
 
 
+def run_settings(*, architecture: str, filters: int, batch_size: int, learning_rate: float,
+                 epochs: int, patience: int, seed: int, depth: int, threshold: float,
+                 bn_momentum: float | None = None, augment: bool = True,
+                 max_seconds: float | None = None,
+                 init: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The resolved settings of one training run (what its provenance records)."""
+    from .nets import BN_MOMENTUM
+
+    return {"architecture": architecture, "filters": int(filters),
+            "batch_size": int(batch_size), "learning_rate": float(learning_rate),
+            "epochs": int(epochs), "patience": int(patience), "seed": int(seed),
+            "depth": int(depth), "threshold": float(threshold),
+            "bn_momentum": float(bn_momentum or BN_MOMENTUM), "augment": augment,
+            "max_seconds": max_seconds,
+            "init": None if init is None else str(init)}
+
+
+def run_provenance(dataset_dir: str | os.PathLike, settings: dict[str, Any]) -> Provenance:
+    """What decides a training run: its settings, the dataset it learns from (the
+    dataset's own provenance digest, or its manifest's fingerprint for a user dataset) and
+    the starting model's file when it fine-tunes."""
+    manifest = Path(dataset_dir) / MANIFEST
+    try:
+        recorded = json.loads(manifest.read_text()).get("provenance")
+    except (OSError, ValueError):
+        recorded = None
+    dataset = (Provenance.from_dict(recorded).digest if isinstance(recorded, dict)
+               else file_fingerprint(manifest))
+    init = settings.get("init")
+    return Provenance(stage="train", settings=settings,
+                      inputs={"dataset": dataset, "init": file_fingerprint(init) if init else None})
+
+
+def _reusable(run_dir: Path, expected: Provenance) -> dict | None:
+    """The finished run in ``run_dir`` when it was made as ``expected`` says, else None."""
+    result = read_result(run_dir)
+    if result is None or not isinstance(result.get("provenance"), dict):
+        return None
+    return result if is_current(Provenance.from_dict(result["provenance"]), expected) else None
+
+
 def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
               architecture: str = "dppa_unet", filters: int = 32, batch_size: int = 16,
               learning_rate: float = 5e-4, epochs: int = 60, patience: int = 12,
               seed: int = 0, depth: int = 4, threshold: float = 0.5,
               bn_momentum: float | None = None, augment: bool = True,
               max_seconds: float | None = None, progress: bool = False,
-              data: PatchDataset | None = None) -> dict:
-    """Train one configuration on a dataset folder; write model, history and result."""
+              data: PatchDataset | None = None, init: str | os.PathLike | None = None) -> dict:
+    """Train one configuration on a dataset folder; write model, history and result.
+    ``init``: start from that trained model's weights (fine-tuning, :func:`initial_model`)."""
     import keras
 
     from . import nets
 
     data = data or load_dataset(dataset_dir)
     out = Path(out_dir)
-    settings = {"architecture": architecture, "filters": int(filters),
-                "batch_size": int(batch_size), "learning_rate": float(learning_rate),
-                "epochs": int(epochs), "patience": int(patience), "seed": int(seed),
-                "depth": int(depth), "threshold": float(threshold),
-                "bn_momentum": float(bn_momentum or nets.BN_MOMENTUM), "augment": augment,
-                "max_seconds": max_seconds}
+    settings = run_settings(architecture=architecture, filters=filters, batch_size=batch_size,
+                            learning_rate=learning_rate, epochs=epochs, patience=patience,
+                            seed=seed, depth=depth, threshold=threshold,
+                            bn_momentum=bn_momentum, augment=augment, max_seconds=max_seconds,
+                            init=init)
+    prov = run_provenance(dataset_dir, settings)
     set_seed(seed)
     strategy = choose_strategy()
     t0 = time.perf_counter()
     with precision_policy() as policy, strategy.scope():
-        model = nets.build(architecture, len(data.channels), filters, depth,
-                           settings["bn_momentum"])
+        model = (nets.build(architecture, len(data.channels), filters, depth,
+                            settings["bn_momentum"]) if init is None
+                 else initial_model(init, data, architecture))
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=nets.DiceLoss())
     pipeline = make_pipeline(data.x_train, data.y_train, batch_size, seed, augment)
     with _progress(progress, epochs, run_name(architecture, filters, batch_size,
@@ -384,10 +429,27 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         "baseline": threshold_baseline(data, seed=seed),
         "train_seconds": round(train_seconds, 2),
         "patches_per_second": round(monitor.epochs_run * len(data.x_train) / train_seconds, 3),
+        "provenance": prov.to_dict(),
     }
     if _is_chief():
         _write_run(out, model, data, result, partial)
     return result
+
+
+def initial_model(path: str | os.PathLike, data: PatchDataset, architecture: str):
+    """The trained model at ``path`` to fine-tune on ``data``: it must take the same input
+    group and channels and have the same architecture (a one-line error otherwise)."""
+    from .modelio import load_model
+
+    model, meta = load_model(path)
+    if meta["group"] != data.group or list(meta["channels"]) != list(data.channels):
+        raise InputError(f"{path} was trained on {meta['group']} ({', '.join(meta['channels'])}), "
+                         f"the dataset is {data.group} ({', '.join(data.channels)}): start from "
+                         f"a model of the same group and channels")
+    if meta["architecture"] != architecture:
+        raise InputError(f"{path} is a {meta['architecture']}, not a {architecture}: choose "
+                         f"--architecture {meta['architecture']} or another starting model")
+    return model
 
 
 def training_mode_confusion(model, x: np.ndarray, y: np.ndarray, threshold: float,
@@ -490,8 +552,10 @@ def train_grid(dataset_dir: str | os.PathLike, out_root: str | os.PathLike,
     for i, c in enumerate(configs):
         name = run_name(architecture, c["filters"], c["batch_size"], c["learning_rate"], prefix)
         run_dir = Path(out_root) / name
-        result = read_result(run_dir)
-        if result is not None and _same_settings(result, run_kwargs):
+        expected = run_provenance(dataset_dir, run_settings(architecture=architecture, **c,
+                                                             **run_kwargs))
+        result = _reusable(run_dir, expected)
+        if result is not None:
             log.info("[%d/%d] %s done before (F1 %.3f), skipped", i + 1, len(configs), name,
                      result["test"]["f1"])
         else:
@@ -505,15 +569,10 @@ def train_grid(dataset_dir: str | os.PathLike, out_root: str | os.PathLike,
     return best, rows
 
 
-def _same_settings(result: dict, run_kwargs: dict) -> bool:
-    keys = ("epochs", "patience", "seed", "depth", "threshold")
-    return all(result.get(k) == run_kwargs[k] for k in keys if k in run_kwargs)
-
-
 def train_event(cfg, *, group: str | None = None, architecture: str | None = None,
                 grid: bool | dict = False, epochs: int | None = None,
                 patience: int | None = None, max_seconds: float | None = None,
-                progress: bool = False) -> dict:
+                progress: bool = False) -> TrainedModel:
     """Train an event's model (one setting, or the grid when ``grid`` is true or a subset
     mapping); the best run is copied to ``models/<group>_<architecture>/``."""
     from .workdir import WorkDir
@@ -524,7 +583,8 @@ def train_event(cfg, *, group: str | None = None, architecture: str | None = Non
     wd = WorkDir(cfg.output)
     ds_dir = _event_dataset(cfg, m.group)
     kwargs = {"epochs": m.epochs, "patience": m.patience, "seed": m.seed, "depth": m.depth,
-              "threshold": m.threshold, "max_seconds": max_seconds}
+              "threshold": m.threshold, "max_seconds": max_seconds,
+              "init": None if m.init is None else str(m.init)}
     prefix = f"{m.group}_"
     use_grid = bool(grid) or m.grid_search
     if use_grid:
@@ -537,8 +597,11 @@ def train_event(cfg, *, group: str | None = None, architecture: str | None = Non
     else:
         name = run_name(m.architecture, m.filters, m.batch_size, m.learning_rate, prefix)
         run_dir = wd.model_run(name)
-        best = read_result(run_dir)
-        if best is None or not _same_settings(best, kwargs):
+        expected = run_provenance(ds_dir, run_settings(
+            architecture=m.architecture, filters=m.filters, batch_size=m.batch_size,
+            learning_rate=m.learning_rate, **kwargs))
+        best = _reusable(run_dir, expected)
+        if best is None:
             best = train_run(ds_dir, run_dir, architecture=m.architecture, filters=m.filters,
                              batch_size=m.batch_size, learning_rate=m.learning_rate,
                              progress=progress, **kwargs)
@@ -563,11 +626,11 @@ def _event_dataset(cfg, group: str) -> Path:
     return build_dataset(cfg, group)
 
 
-def publish_best(best: dict, rows: list[dict], dest: str | os.PathLike) -> dict:
+def publish_best(best: dict, rows: list[dict], dest: str | os.PathLike) -> TrainedModel:
     """Copy the best run's model to ``dest`` with a result.json holding the grid table."""
     dest = Path(dest)
     if "model" not in best:   # a non-chief multi-worker task wrote nothing
-        return best
+        return TrainedModel(dest, best)
     src = Path(best["model"])
     with atomic_path(dest / MODEL) as tmp:
         try:
@@ -585,7 +648,7 @@ def publish_best(best: dict, rows: list[dict], dest: str | os.PathLike) -> dict:
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-    return summary
+    return TrainedModel(dest, summary)
 
 
 

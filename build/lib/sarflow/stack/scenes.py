@@ -4,9 +4,6 @@ the event grid, and sort them into pass direction x pre/post window."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -187,15 +184,3 @@ def check_polarisations(polarisations: Sequence[str]) -> None:
     if set(polarisations) != set(POLS):
         raise ConfigError(f"polarisations: {list(polarisations)} is not allowed: the stacker's "
                           "six groups need both VV and VH; set polarisations: [VV, VH]")
-
-
-def digest(selection: Selection, extra: dict) -> str:
-    """A fingerprint of the inputs (paths, sizes, mtimes) and settings of a stack run."""
-    items = []
-    for key, acqs in sorted(selection.stacks.items()):
-        for s in (s for a in acqs for s in a.scenes):
-            st = os.stat(s.path)
-            items.append([list(key), str(s.path), st.st_size, st.st_mtime_ns])
-    items.append(["single", selection.nearest_pre.product_id, selection.nearest_post.product_id])
-    blob = json.dumps([items, extra], sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
