@@ -21,7 +21,7 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from .errors import InputError
 from .grid import Grid, Window, atomic_path, raster_info, read_raster
 from .metrics import Confusion
 from .vector import geometries
+
+if TYPE_CHECKING:
+    from .products import Evaluation
 
 log = logging.getLogger("sarflow.evaluate")
 
@@ -250,8 +253,10 @@ def write_json(result: dict, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def evaluate_event(cfg: Any, areas: Sequence[str] = ("training", "validation")) -> dict[str, dict]:
+def evaluate_event(cfg: Any, areas: Sequence[str] = ("training", "validation")
+                   ) -> dict[str, Evaluation]:
     """Evaluate the event's predictions per area into ``WorkDir.evaluation(area)``."""
+    from .products import Evaluation
     from .workdir import WorkDir
 
     if cfg.inventory is None:
@@ -264,5 +269,5 @@ def evaluate_event(cfg: Any, areas: Sequence[str] = ("training", "validation")) 
         cfg.area_grid(area).check_same(Grid(**result["area"]["grid"]),
                                        what=f"prediction of the {area} area")
         write_json(result, wd.evaluation(area))
-        results[area] = result
+        results[area] = Evaluation.from_record(area, wd.evaluation(area), result)
     return results

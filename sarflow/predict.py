@@ -441,10 +441,11 @@ def predict_raster(model_path: str | os.PathLike, raster_path: str | os.PathLike
 def predict_event(cfg: Any, model_path: str | os.PathLike,
                   areas: Sequence[str] = ("training", "validation"), *,
                   overlap: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
-                  min_area_m2: float = 0.0, progress: bool = True) -> dict[str, dict[str, Path]]:
+                  min_area_m2: float = 0.0, progress: bool = True) -> dict[str, Prediction]:
     """Map the event's training and validation areas from the model's group raster into
     ``WorkDir(cfg.output).prediction(area)``."""
     from .modelio import load_model
+    from .products import Prediction
     from .workdir import WorkDir
 
     wd = WorkDir(cfg.output)
@@ -463,8 +464,9 @@ def predict_event(cfg: Any, model_path: str | os.PathLike,
     results = {}
     for area in areas:
         window = event_grid.window_of(cfg.area_grid(area))
-        results[area] = predict_raster(model_path, raster, wd.prediction(area),
-                                       threshold=threshold, overlap=overlap,
-                                       batch_size=batch_size, min_area_m2=min_area_m2,
-                                       window=window, progress=progress, model=model)
+        paths = predict_raster(model_path, raster, wd.prediction(area),
+                               threshold=threshold, overlap=overlap,
+                               batch_size=batch_size, min_area_m2=min_area_m2,
+                               window=window, progress=progress, model=model)
+        results[area] = Prediction.from_paths(area, paths)
     return results

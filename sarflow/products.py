@@ -281,3 +281,67 @@ class TrainedModel:
             raise InputError(f"no trained model in {folder} ({result} missing or unreadable); "
                              "run `sarflow train` first") from None
         return cls(Path(folder), summary)
+
+
+# ------------------------------------------------------------------------------------
+# the stack, predictions and evaluations
+# ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StackOutputs:
+    """The stack stage's product: medians, changes, fusion quality and the groups G1..G6
+    (paths by output name: ``G1``, ``median_asc_VV_pre``, ``change_desc_VH``,
+    ``fusion_quality``), all recording one provenance."""
+
+    paths: Mapping[str, Path]
+    provenance: Provenance
+
+    def group(self, name: str) -> Path:
+        """The 2-band raster of input group ``name`` (G1..G6)."""
+        return self.paths[name]
+
+    def __getitem__(self, name: str) -> Path:
+        return self.paths[name]
+
+    def items(self):
+        return self.paths.items()
+
+    def keys(self):
+        return self.paths.keys()
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One mapped area: ``predictions/<area>/`` with the probability and mask GeoTIFFs and
+    the landslide polygons."""
+
+    area: str
+    probability: Path
+    mask: Path
+    polygons: Path
+
+    @classmethod
+    def from_paths(cls, area: str, paths: Mapping[str, Path]) -> "Prediction":
+        return cls(area, Path(paths["probability"]), Path(paths["mask"]),
+                   Path(paths["polygons"]))
+
+    def __getitem__(self, name: str) -> Path:
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One area's scores against the inventory: ``evaluation/<area>.json``."""
+
+    area: str
+    path: Path
+    pixel: Scores
+    record: Mapping[str, Any]
+    """The whole JSON record (pixel counts, objects by size class, grid)."""
+
+    @classmethod
+    def from_record(cls, area: str, path: Path, record: Mapping[str, Any]) -> "Evaluation":
+        return cls(area, Path(path), Scores.from_dict(record["pixel"]), record)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.record[name]

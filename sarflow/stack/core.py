@@ -23,7 +23,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from ..grid import Grid, RasterWriter, Window, atomic_path, raster_info, read_raster
-from ..products import raster_fingerprint, rasters_current
+from ..products import StackOutputs, raster_fingerprint, rasters_current
 from ..provenance import Provenance
 from ..workdir import WorkDir
 from .kernel import DB_NOTE, nanmedian_stack, to_db
@@ -337,12 +337,12 @@ def _progress(enabled: bool, total: int) -> Iterator:
 # ------------------------------------------------------------------------------------
 
 def stack_event(cfg, *, workers: int | None = None, scheduler: str | None = None,
-                block_size: int = 512, progress: bool = True, force: bool = False) -> dict[str, Path]:
+                block_size: int = 512, progress: bool = True, force: bool = False) -> StackOutputs:
     """Compute an event's medians, changes, fusion and groups G1..G6 from its scene outputs.
 
-    Returns output name -> path (``G1``..``G6``, ``fusion_quality``,
-    ``median_<pass>_<pol>_<window>``, ``change_<pass>_<pol>``).  Outputs that are up to date
-    with the inputs and settings are kept unless ``force``.
+    Returns the :class:`~sarflow.products.StackOutputs` (paths by output name: ``G1``..``G6``,
+    ``fusion_quality``, ``median_<pass>_<pol>_<window>``, ``change_<pass>_<pol>``).  Outputs
+    whose provenance matches the inputs and settings are kept unless ``force``.
     """
     check_polarisations(cfg.polarisations)
     grid = cfg.grid()
@@ -358,7 +358,7 @@ def stack_event(cfg, *, workers: int | None = None, scheduler: str | None = None
     paths = {name: o.path for name, o in outs.items()}
     if not force and _up_to_date(outs, grid, prov):
         log.info("stack outputs are up to date (%s); nothing to do", wd.stack)
-        return paths
+        return StackOutputs(paths, prov)
     for s in sel.ignored:
         log.info("not in the pre or post window, ignored: %s (%s)", s.product_id, s.date)
     plan = BlockPlan(stacks={k: tuple(_sources(a) for a in v) for k, v in sel.stacks.items()},
@@ -380,7 +380,7 @@ def stack_event(cfg, *, workers: int | None = None, scheduler: str | None = None
                 writers[name].write(arr, window)
             advance()
     _write_state(wd, prov, sel, paths)
-    return paths
+    return StackOutputs(paths, prov)
 
 
 def stack_provenance(sel: Selection, settings: dict) -> Provenance:
