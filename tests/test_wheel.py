@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -20,9 +21,16 @@ SCENE = "S1A_IW_GRDH_1SDV_20210119T031653_20210119T031718_036201_043ED0_8255.zip
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """sarflow's wheel built from this checkout and installed (no -e) into a folder."""
     tmp = tmp_path_factory.mktemp("wheel")
+    source = tmp / "source"  # a copy, so the build leaves nothing in the checkout
+    source.mkdir()
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    for name in ("sarflow", "graphs", "models"):
+        shutil.copytree(ROOT / name, source / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"),
-                    str(ROOT)], check=True, capture_output=True)
+                    str(source)], check=True, capture_output=True)
     (wheel,) = (tmp / "dist").glob("sarflow-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {"sarflow/graphs/s1_grd_sigma0.xml", "sarflow/graphs/README.md",
