@@ -21,7 +21,7 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_valid
 from .errors import ConfigError, InputError
 from .grid import SPACING, Grid
 
-ENGINES = ("snap", "native", "auto")
+ENGINES = ("snap", "native", "import", "auto")
 POLARISATIONS = ("VV", "VH")
 GROUPS = ("G1", "G2", "G3", "G4", "G5", "G6")
 ARCHITECTURES = ("dppa_unet", "unet", "segnet")
@@ -121,7 +121,7 @@ class NativeSettings(_Strict):
 class Processing(_Strict):
     """Where and how the per-scene work runs."""
 
-    engine: Literal["snap", "native", "auto"] = "auto"
+    engine: Literal["snap", "native", "import", "auto"] = "auto"
     workers: Optional[int] = Field(None, ge=1)
     memory_per_worker_gb: Optional[float] = Field(None, gt=0)
     scheduler: Optional[str] = None

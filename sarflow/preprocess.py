@@ -323,6 +323,32 @@ def make_tasks(cfg: EventConfig, records: Sequence[SceneRecord], engine: Any, de
     return tasks, settled
 
 
+def route_products(tasks: list[SceneTask], records: Sequence[SceneRecord], requested: Any
+                   ) -> tuple[list[SceneTask], list[SceneOutcome]]:
+    """Send already terrain-corrected products to the ``import`` engine (``auto`` chooses
+    it for them); a product the requested engine cannot read becomes a failed outcome."""
+    kind = {r.product_id: r.product_type for r in records}
+    keep, settled = [], []
+    for t in tasks:
+        rtc = kind.get(t.product_id, "GRD") != "GRD"
+        if not isinstance(requested, str):
+            keep.append(t)
+        elif rtc and requested in ("auto", "import"):
+            t.engine = "import"
+            keep.append(t)
+        elif rtc:
+            settled.append(t.outcome("failed", reason=f"{kind[t.product_id]} is already terrain-"
+                                     f"corrected: the {requested} engine reads GRDs; use --engine "
+                                     "import or auto"))
+        elif requested == "import":
+            settled.append(t.outcome("failed", reason="a Sentinel-1 GRD needs terrain correction: "
+                                     "the import engine reads only RTC products; use --engine "
+                                     "native, snap or auto"))
+        else:
+            keep.append(t)
+    return keep, settled
+
+
 # ------------------------------------------------------------------------------------
 # running
 # ------------------------------------------------------------------------------------
@@ -438,15 +464,21 @@ def preprocess_event(cfg: EventConfig, *, engine: Union[str, Any, None] = None,
     """
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
+    requested = engine if engine is not None else cfg.processing.engine
     worker_engine, name = _pick_engine(cfg, engine)
     grid = cfg.grid()
     records = select_scenes(cfg)
     if not records:
         raise InputError(f"no scene of {cfg.name} lies in the pre/post windows over the area; "
                          f"check scenes: ({', '.join(map(str, cfg.scenes))}) with `sarflow scenes list`")
-    dem = resolve_dem(cfg)
+    # already terrain-corrected products need no DEM
+    dem = resolve_dem(cfg) if any(r.ok and r.product_type == "GRD" for r in records) else None
     retries = cfg.processing.retries if retries is None else retries
     tasks, settled = make_tasks(cfg, records, worker_engine, dem, retries, grid)
+    tasks, routed = route_products(tasks, records, requested)
+    settled += routed
+    if tasks and all(t.engine == "import" for t in tasks):
+        name = "import"
     wd = WorkDir(cfg.output)
     wd.preprocessed.mkdir(parents=True, exist_ok=True)
     wd.preprocess_summary.unlink(missing_ok=True)  # written again only when this run completes

@@ -21,7 +21,8 @@ from typing import Any, Mapping, Protocol, Sequence
 from ..errors import DependencyError, InputError
 from ..grid import Grid
 
-ENGINE_MODULES = {"snap": "sarflow.engines.snap", "native": "sarflow.engines.native"}
+ENGINE_MODULES = {"snap": "sarflow.engines.snap", "native": "sarflow.engines.native",
+                  "import": "sarflow.engines.imported"}
 
 REQUIRED_TAGS = ("product_id", "pass", "relative_orbit", "acquisition_time", "orbit_source",
                  "engine", "polarisations", "sarflow_version")
@@ -31,9 +32,9 @@ ISO 8601 UTC start time, polarisations a comma-separated list such as ``VV,VH``.
 MASK_BAND = "layover_shadow"
 
 
-def band_names(polarisations: Sequence[str]) -> list[str]:
-    """Band descriptions of a scene output, in order."""
-    return [f"sigma0_{p}" for p in polarisations] + [MASK_BAND]
+def band_names(polarisations: Sequence[str], radiometry: str = "sigma0") -> list[str]:
+    """Band descriptions of a scene output, in order (``radiometry``: sigma0 or gamma0)."""
+    return [f"{radiometry}_{p}" for p in polarisations] + [MASK_BAND]
 
 
 @dataclass
@@ -88,7 +89,7 @@ def get(name: str, options: Mapping[str, Any] | None = None) -> Engine:
         snap = _load("snap")
         return snap if snap.available(options) else _load("native")
     if name not in ENGINE_MODULES:
-        raise InputError(f"unknown engine {name!r}; choose snap, native or auto")
+        raise InputError(f"unknown engine {name!r}; choose snap, native, import or auto")
     engine = _load(name)
     if not engine.available(options):
         raise DependencyError(
@@ -115,7 +116,7 @@ def validate_output(path: Path, grid: Grid, polarisations: Sequence[str]) -> Non
         raise InputError(f"scene output missing: {path}")
     info = raster_info(path)
     grid.check_same(info.grid, what=str(path))
-    expected = band_names(polarisations)
+    expected = band_names(polarisations, info.tags.get("radiometry", "sigma0"))
     if list(info.descriptions) != expected:
         raise InputError(f"{path}: bands {list(info.descriptions)}, expected {expected}")
     missing = [t for t in REQUIRED_TAGS if t not in info.tags]
