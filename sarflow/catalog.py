@@ -388,8 +388,8 @@ def scan_scenes(cfg: Any) -> Scan:
     """Read every product under ``cfg.scenes`` and sort them into selected/failed/outside."""
     area = area_polygon(cfg)
     rtc = rtc_records(cfg.scenes)
-    taken = {str(r.path) for r in rtc}
-    records = [read_record(p) for p in find_products(cfg.scenes) if str(p) not in taken] + rtc
+    taken = {str(r.path.resolve()) for r in rtc}
+    records = [read_record(p) for p in find_products(cfg.scenes) if str(p.resolve()) not in taken] + rtc
     for r in records:
         r.window = window_of(cfg, r.start)
         if r.ok:
@@ -411,7 +411,7 @@ def rtc_records(paths: Sequence[str | Path]) -> list[SceneRecord]:
     out = []
     for p in products:
         out.append(SceneRecord(
-            path=p.path.resolve() if not str(p.path).startswith("/vsi") else p.path,
+            path=p.path.absolute(),  # not resolved: a linked file belongs to its folder's sidecar
             product_id=p.product_id, mission=p.mission, start=p.start,
             pass_direction=p.pass_direction, relative_orbit=p.relative_orbit,
             polarisations=p.polarisations, processed=p.processed, footprint=p.footprint,
