@@ -155,3 +155,46 @@ def describe_method(method: str) -> str:
     return {"average": "area average (source finer than the lattice)",
             "bilinear": "bilinear (source coarser than, or as fine as, the lattice)",
             "nearest": "nearest neighbour (class raster)"}.get(method, method)
+
+
+def on_lattice(path: str) -> bool:
+    """True when a raster already lies on sarflow's EPSG:4326 lattice."""
+    from osgeo import osr
+
+    from .errors import GridMismatchError
+
+    ds = _open(path)
+    srs = osr.SpatialReference(wkt=ds.GetProjection())
+    if srs.GetAuthorityCode(None) != str(CRS_EPSG) and not (srs.IsGeographic() and srs.GetAttrValue("DATUM") == "WGS_1984"):
+        return False
+    try:
+        Grid.from_geotransform(ds.GetGeoTransform(), ds.RasterXSize, ds.RasterYSize)
+    except GridMismatchError:
+        return False
+    return True
+
+
+def regrid_file(path: str, out_path, spacing: float | None = None) -> tuple["Path", str]:
+    """Every band of ``path`` (any CRS) resampled onto the lattice window covering it, written
+    to ``out_path`` with the band descriptions and tags kept; returns (path, method used).
+
+    Values are resampled as they are (no power conversion): meant for derived rasters such
+    as the change groups, in dB.
+    """
+    from pathlib import Path
+
+    from .grid import SPACING, write_raster
+    from .rtc_products import raster_footprint
+
+    ds = _open(path)
+    footprint, _ = raster_footprint(path)
+    grid = Grid.from_bounds(*footprint.bounds, spacing=spacing or SPACING)
+    bands, method = [], "bilinear"
+    for b in range(1, ds.RasterCount + 1):
+        data, method = resample_to_grid(path, grid, band=b)
+        bands.append(data)
+    descriptions = [ds.GetRasterBand(b).GetDescription() or f"band_{b}" for b in range(1, ds.RasterCount + 1)]
+    tags = dict(ds.GetMetadata() or {})
+    tags.update({"regridded_from": str(path), "regrid_method": describe_method(method)})
+    write_raster(out_path, np.stack(bands), grid, descriptions, tags)
+    return Path(out_path), method
