@@ -64,6 +64,7 @@ def rome_grid(size: int) -> "object":
 
 def bench_rome(work: Path, repeat: int, size: int) -> dict:
     """Native (sigma0 chain and beta0 without noise removal) vs sarsen on a Rome grid."""
+    from sarflow.config import NativeSettings
     from sarflow.engines import SceneJob
     from sarflow.engines.native import ENGINE
     from tests.test_native_rome import ellipsoidal_dem, patterned_copy, run_sarsen
@@ -76,7 +77,7 @@ def bench_rome(work: Path, repeat: int, size: int) -> dict:
 
     def native(opts: dict) -> None:
         ENGINE.process(SceneJob(scene=safe, output=work / "native.tif", grid=grid,
-                                polarisations=["VV"], dem=dem, options=opts))
+                                polarisations=["VV"], dem=dem, settings=NativeSettings(**opts)))
 
     cpus = os.cpu_count() or 1
     best = _best_interleaved({

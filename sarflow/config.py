@@ -12,7 +12,7 @@ import datetime as dt
 import math
 import os
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, ClassVar, Literal, Optional, Union
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
@@ -20,12 +20,10 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_valid
 
 from .errors import ConfigError, InputError
 from .grid import SPACING, Grid
+from .resources import models_dir
 
-ENGINES = ("snap", "native", "import", "auto")
-POLARISATIONS = ("VV", "VH")
-GROUPS = ("G1", "G2", "G3", "G4", "G5", "G6")
 ARCHITECTURES = ("dppa_unet", "unet", "segnet")
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+MODELS_DIR = models_dir()
 
 
 class _Strict(BaseModel):
@@ -96,7 +94,7 @@ class Windows(_Strict):
 
 
 class SnapSettings(_Strict):
-    """How sarflow runs ESA SNAP's gpt (None: derived from the machine)."""
+    """How sarflow runs ESA SNAP's gpt (None: derived from the worker that runs the scene)."""
 
     gpt: Optional[Path] = None
     memory_gb: Optional[float] = Field(None, gt=0)
@@ -109,13 +107,45 @@ class SnapSettings(_Strict):
     region_margin_deg: float = Field(0.05, ge=0, lt=1)
     split: bool = False
 
+    RESOURCE_KEYS: ClassVar[tuple[str, ...]] = ("gpt", "memory_gb", "tile_cache_gb", "threads",
+                                                "timeout_s")
+    """How gpt runs, not what it computes: left out of the scenes' provenance."""
+
+    def provenance(self) -> dict[str, Any]:
+        """The settings that decide the output's values (resources left out)."""
+        return self.model_dump(mode="json", exclude=set(self.RESOURCE_KEYS))
+
 
 class NativeSettings(_Strict):
-    """Options of the embedded engine."""
+    """Every knob of the embedded engine (see :mod:`sarflow.engines.native`)."""
 
     noise_clip: Literal["floor", "nan"] = "floor"
     noise_floor: float = Field(1e-5, gt=0)
+    """sigma0 (linear) given to pixels that thermal noise removal makes non-positive."""
     block_size: int = Field(1024, ge=64)
+    border_limit: int = Field(500, ge=0)
+    """GRD border noise search width (pixels), ESA's procedure for IPF < 2.90."""
+    trim_threshold: float = Field(0.5, ge=0)
+    """Noise-corrected intensity below which border pixels are removed."""
+    lut_stride: int = Field(16, ge=1)
+    """Grid pixels between the geometry lookup table's nodes."""
+    max_halo: int = Field(768, ge=0)
+    """Cap on the layover/shadow context around a block (pixels)."""
+    calibration: Literal["sigma0", "beta0", "gamma0"] = "sigma0"
+    thermal_noise: bool = True
+    geoid: bool = True
+    """The DEM holds EGM96 heights (SRTM); False: ellipsoidal heights."""
+    threads: int = Field(1, ge=1)
+    """Blocks processed at once (the preprocess stage runs scenes in parallel instead)."""
+    zlevel: int = Field(1, ge=1, le=9)
+    """DEFLATE level of the output (1: fast, 2x quicker than 6)."""
+
+    RESOURCE_KEYS: ClassVar[tuple[str, ...]] = ("threads", "zlevel")
+    """How the engine runs, not what it computes: left out of the scenes' provenance."""
+
+    def provenance(self) -> dict[str, Any]:
+        """The settings that decide the output's values (resources left out)."""
+        return self.model_dump(mode="json", exclude=set(self.RESOURCE_KEYS))
 
 
 class Processing(_Strict):

@@ -52,6 +52,8 @@ import numpy as np
 
 from .errors import ConfigError, InputError
 from .grid import Grid, Window, raster_info, read_raster, write_raster
+from .products import raster_fingerprint, rasters_current
+from .provenance import Provenance, file_fingerprint, is_current
 from .vector import geometries, wgs84
 
 log = logging.getLogger(__name__)
@@ -84,7 +86,8 @@ def rasterize_labels(inventory: str | os.PathLike, grid: Grid, out: str | os.Pat
         how = f"GDAL rasterisation of polygons, all_touched={all_touched}"
     tags = {"stage": "labels", "inventory": str(src), "method": how,
             "values": "1 landslide, 0 not landslide, NaN unknown",
-            "landslide_pixels": int(np.nansum(labels))}
+            "landslide_pixels": int(np.nansum(labels)),
+            "provenance": labels_provenance(src, grid, all_touched).to_json()}
     return write_raster(out, labels, grid, descriptions=["landslide"], tags=tags)
 
 
@@ -153,7 +156,7 @@ def build_dataset(cfg, group: str | None = None, *, labels_path: str | os.PathLi
     labels = Path(labels_path) if labels_path else wd.labels
     if labels_path is not None and not labels.exists():
         raise InputError(f"labels raster {labels} not found")
-    if labels_path is None and _labels_stale(labels, cfg.inventory):
+    if labels_path is None and _labels_stale(labels, cfg.inventory, grid):
         if cfg.inventory is None:
             raise ConfigError(f"no labels at {labels} and no 'inventory' in the event config; "
                               "set inventory to the landslide polygons")
@@ -166,15 +169,20 @@ def build_dataset(cfg, group: str | None = None, *, labels_path: str | os.PathLi
                         group=group, force=force)
 
 
-def _labels_stale(labels: Path, inventory: Path | None) -> bool:
-    """True when the labels raster is missing, or made from another or an older inventory."""
+def labels_provenance(inventory: Path, grid: Grid, all_touched: bool = False) -> Provenance:
+    """What decides the labels raster: the inventory file, the grid, the burn rule."""
+    return Provenance(stage="labels", settings={"grid": grid.to_dict(), "all_touched": all_touched},
+                      inputs={"inventory": file_fingerprint(inventory)})
+
+
+def _labels_stale(labels: Path, inventory: Path | None, grid: Grid) -> bool:
+    """True when the labels raster is missing, or not made from this inventory on this grid
+    (a labels raster given without an inventory is the user's: never stale)."""
     if not labels.exists():
         return True
     if inventory is None or not Path(inventory).exists():
         return False
-    made_from = raster_info(labels).tags.get("inventory")
-    return (made_from != str(inventory)
-            or Path(inventory).stat().st_mtime > labels.stat().st_mtime)
+    return not rasters_current([labels], labels_provenance(Path(inventory), grid))
 
 
 def make_patches(image: str | os.PathLike, labels: str | os.PathLike, out_dir: str | os.PathLike,
@@ -186,8 +194,8 @@ def make_patches(image: str | os.PathLike, labels: str | os.PathLike, out_dir: s
     info = raster_info(image)
     info.grid.check_same(raster_info(labels).grid, f"labels {labels}")
     window = window or info.grid.full_window
-    inputs = _inputs_record(image, labels, window, patch_size, test_fraction, seed)
-    if not force and _is_current(out, inputs):
+    prov = dataset_provenance(image, labels, window, patch_size, test_fraction, seed)
+    if not force and _is_current(out, prov):
         log.info("dataset %s is up to date", out)
         return out
     x = np.moveaxis(read_raster(image, window), 0, -1).astype(np.float32)
@@ -228,7 +236,7 @@ def make_patches(image: str | os.PathLike, labels: str | os.PathLike, out_dir: s
                   "train": int(train.sum()), "test": int((~train).sum()),
                   "skipped_invalid": len(tiles) - len(kept)},
         "normalisation": {"mean": mean, "std": std, "from": "train split"},
-        "nan_policy": NAN_POLICY, "inputs": inputs,
+        "nan_policy": NAN_POLICY, "provenance": prov.to_dict(),
         "files": {"images": "images.npy", "masks": "masks.npy"},
         "patches": records,
     }
@@ -269,24 +277,28 @@ def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
     return mean, std
 
 
-def _inputs_record(image: Path, labels: Path, window: Window, patch_size: int,
-                   test_fraction: float, seed: int) -> dict:
-    def stamp(p: Path) -> list:
-        st = p.stat()
-        return [str(p.resolve()), st.st_size, st.st_mtime_ns]
+def dataset_provenance(image: Path, labels: Path, window: Window, patch_size: int,
+                       test_fraction: float, seed: int) -> Provenance:
+    """What decides a patch dataset: the group raster and labels it is cut from (their own
+    provenance when sarflow made them), the window, patch size, split fraction and seed."""
+    return Provenance(stage="dataset",
+                      settings={"window": [window.row, window.col, window.height, window.width],
+                                "patch_size": patch_size, "test_fraction": test_fraction,
+                                "seed": seed},
+                      inputs={"image": raster_fingerprint(image),
+                              "labels": raster_fingerprint(labels)})
 
-    return {"image": stamp(image), "labels": stamp(labels),
-            "window": [window.row, window.col, window.height, window.width],
-            "patch_size": patch_size, "test_fraction": test_fraction, "seed": seed}
 
-
-def _is_current(out: Path, inputs: dict) -> bool:
+def _is_current(out: Path, expected: Provenance) -> bool:
+    """The dataset folder was made as ``expected`` says and all its files are there."""
     try:
         manifest = json.loads((out / MANIFEST).read_text())
     except (OSError, ValueError):
         return False
+    recorded = manifest.get("provenance")
     files = manifest.get("files", {}).values()
-    return manifest.get("inputs") == inputs and all((out / f).is_file() for f in files)
+    return (isinstance(recorded, dict) and is_current(Provenance.from_dict(recorded), expected)
+            and all((out / f).is_file() for f in files))
 
 
 def _write_folder(out: Path, manifest: dict, images: np.ndarray, masks: np.ndarray) -> None:

@@ -1,7 +1,10 @@
 """Run an event's stages in order, skipping what is done and redoing what changed.
 
-Each stage records, in ``state/<stage>.json`` of the work folder, a digest of the settings
-and upstream digests it was made from and whether it completed.  On a rerun a stage is
+Each stage's product records (:class:`~sarflow.products.StageProduct`, in
+``state/<stage>.json``) the :class:`~sarflow.provenance.Provenance` it was made from: its
+own resolved settings (for preprocess: the engine that actually runs, its version and
+settings) and its upstream stage's digest, so a change anywhere reaches everything after
+it.  :func:`sarflow.provenance.is_current` decides.  On a rerun a stage is
 
 * skipped when its digest matches and it completed;
 * resumed (its own per-item checkpoints skip finished work) when its digest matches but
@@ -14,8 +17,6 @@ equal those of an uninterrupted run with the same seed.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import shutil
 import time
@@ -25,11 +26,16 @@ from typing import Any, Callable, Sequence
 
 from .config import EventConfig, dump_config
 from .errors import ConfigError
+from .products import StageProduct
+from .provenance import Provenance, file_fingerprint, is_current
 from .workdir import WorkDir
 
 log = logging.getLogger("sarflow.pipeline")
 
 AREAS = ("training", "validation")
+PRODUCT_SUFFIXES = (".zip", ".safe", ".tif", ".tiff", ".h5")
+"""Files of a scenes folder that are products: GRDs (SAFE, zip), HyP3 zips, OPERA and
+sidecar GeoTIFFs."""
 
 
 @dataclass
@@ -66,26 +72,24 @@ def _scene_fingerprint(cfg: EventConfig) -> list:
     """Name, size and time of every product the config points at (folders expanded)."""
     def products(root: Path) -> list[Path]:
         if root.is_dir() and root.suffix != ".SAFE":
-            return sorted([*root.glob("*.zip"), *root.glob("*.SAFE")])
+            return sorted(q for q in root.iterdir() if q.suffix.lower() in PRODUCT_SUFFIXES)
         return [root]
 
-    return [_file_fingerprint(p) for root in cfg.scenes for p in products(root)]
-
-
-def _file_fingerprint(path: Path | None) -> list | None:
-    if path is None or not Path(path).exists():
-        return None if path is None else [str(path), "missing"]
-    st = Path(path).stat()
-    return [Path(path).name, st.st_size, int(st.st_mtime)]
+    return [file_fingerprint(p) for root in cfg.scenes for p in products(root)]
 
 
 def _preprocess_settings(cfg: EventConfig) -> dict:
+    """The scenes, area, windows, DEM and the engine that actually runs (name, version and
+    the settings that decide its values; ``auto`` resolved)."""
+    from .preprocess import pick_engine
+
     d = dump_config(cfg)
-    dem = cfg.dem if cfg.dem == "auto" else _file_fingerprint(cfg.dem)
+    dem = cfg.dem if cfg.dem == "auto" else file_fingerprint(cfg.dem)
+    engine = pick_engine(cfg.processing)
     return {"scenes": _scene_fingerprint(cfg), "windows": d["windows"], "area": d["area"],
             "spacing": cfg.spacing, "polarisations": cfg.polarisations, "dem": dem,
-            "orbits": d["processing"]["orbits"], "engine": cfg.processing.engine,
-            "native": d["processing"]["native"], "snap": d["processing"]["snap"]}
+            "orbits": d["processing"]["orbits"], "engine": engine.name,
+            "engine_version": engine.version, "engine_settings": engine.provenance_settings()}
 
 
 def _run_preprocess(cfg: EventConfig, opt: RunOptions) -> Any:
@@ -104,6 +108,21 @@ def _run_stack(cfg: EventConfig, opt: RunOptions) -> Any:
                        progress=opt.progress)
 
 
+def _stack_outputs(cfg: EventConfig) -> list[Path]:
+    """The groups the stack stage must have made: all six, less those its last run recorded
+    as left out in ``selection.json`` (a pass without pre- or post-event scenes)."""
+    import json
+
+    from .stack import selection_path
+
+    groups = ["G1", "G2", "G3", "G4", "G5", "G6"]
+    try:
+        left_out = json.loads(selection_path(_wd(cfg)).read_text())["selection"]["left_out"]
+    except (OSError, ValueError, KeyError, TypeError):
+        left_out = {}
+    return [_wd(cfg).group(g) for g in groups if g not in left_out]
+
+
 def _model(cfg: EventConfig):
     return cfg.model.resolved()
 
@@ -111,7 +130,7 @@ def _model(cfg: EventConfig):
 def _dataset_settings(cfg: EventConfig) -> dict:
     m = _model(cfg)
     d = dump_config(cfg)
-    return {"inventory": _file_fingerprint(cfg.inventory), "training_area": d["training_area"],
+    return {"inventory": file_fingerprint(cfg.inventory), "training_area": d["training_area"],
             "group": m.group, "patch_size": m.patch_size, "test_fraction": m.test_fraction,
             "seed": m.seed}
 
@@ -155,6 +174,7 @@ def _run_evaluate(cfg: EventConfig, opt: RunOptions) -> Any:
 
 
 def _run_report(cfg: EventConfig, opt: RunOptions) -> Any:
+    from .experiment import experiment_rows
     from .report import write_report
 
     return write_report(cfg, experiment_table=experiment_rows(cfg) or None)
@@ -172,7 +192,7 @@ STAGES: list[Stage] = [
           outputs=lambda cfg: [_wd(cfg).preprocess_summary],
           clean=lambda cfg: [_wd(cfg).preprocessed]),
     Stage("stack", lambda cfg: {}, _run_stack,
-          outputs=lambda cfg: [_wd(cfg).group(g) for g in ("G1", "G2", "G3", "G4", "G5", "G6")],
+          outputs=_stack_outputs,
           clean=lambda cfg: [_wd(cfg).stack]),
     Stage("dataset", _dataset_settings, _run_dataset,
           outputs=lambda cfg: [_wd(cfg).dataset(_model(cfg).group)],
@@ -197,26 +217,6 @@ STAGE_NAMES = [s.name for s in STAGES]
 # running
 # ------------------------------------------------------------------------------------
 
-def digest(data: Any) -> str:
-    """A short stable hash of JSON-able data."""
-    blob = json.dumps(data, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def _read_state(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-
-
-def _write_state(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2, default=str))
-    tmp.replace(path)
-
-
 def select_stages(start: str | None = None, until: str | None = None) -> list[Stage]:
     """The stages from ``start`` to ``until`` inclusive (names checked)."""
     for name, value in (("--from", start), ("--until", until)):
@@ -240,14 +240,29 @@ class StageOutcome:
     digest: str
 
 
-def stage_digests(cfg: EventConfig) -> dict[str, str]:
-    """Each stage's digest: its own settings chained with its upstream digest."""
-    out: dict[str, str] = {}
+def stage_provenances(cfg: EventConfig) -> dict[str, Provenance]:
+    """Each stage's provenance: its own settings chained with its upstream's digest."""
+    out: dict[str, Provenance] = {}
     upstream = ""
     for stage in STAGES:
-        upstream = digest([stage.name, upstream, stage.settings(cfg)])
-        out[stage.name] = upstream
+        prov = Provenance(stage=stage.name, settings={"settings": stage.settings(cfg)},
+                          inputs={"upstream": upstream})
+        out[stage.name] = prov
+        upstream = prov.digest
     return out
+
+
+def stage_digests(cfg: EventConfig) -> dict[str, str]:
+    """Each stage's provenance digest (see :func:`stage_provenances`)."""
+    return {name: p.digest for name, p in stage_provenances(cfg).items()}
+
+
+def _with_engine(cfg: EventConfig, engine: str | None) -> EventConfig:
+    """``cfg`` with a run-time engine choice (``--engine``) written into it."""
+    if engine is None or engine == cfg.processing.engine:
+        return cfg
+    processing = cfg.processing.model_copy(update={"engine": engine})
+    return cfg.model_copy(update={"processing": processing})
 
 
 def run_event(cfg: EventConfig, *, start: str | None = None, until: str | None = None,
@@ -255,39 +270,44 @@ def run_event(cfg: EventConfig, *, start: str | None = None, until: str | None =
               on_stage: Callable[[str, str], None] | None = None) -> list[StageOutcome]:
     """Run (or skip) the selected stages of an event in order."""
     opt = options or RunOptions()
-    wd = _wd(cfg)
-    wd.root.mkdir(parents=True, exist_ok=True)
-    digests = stage_digests(cfg)
+    cfg = _with_engine(cfg, opt.engine)
+    _wd(cfg).root.mkdir(parents=True, exist_ok=True)
+    provenances = stage_provenances(cfg)
     outcomes = []
     for stage in select_stages(start, until):
-        outcomes.append(_run_stage(cfg, stage, digests[stage.name], opt, on_stage))
+        outcomes.append(_run_stage(cfg, stage, provenances[stage.name], opt, on_stage))
     return outcomes
 
 
-def _run_stage(cfg: EventConfig, stage: Stage, dig: str, opt: RunOptions,
+def stage_product(cfg: EventConfig, stage: Stage) -> StageProduct:
+    """The product of ``stage`` for this event: its outputs, what a redo cleans, its record."""
+    return StageProduct(stage=stage.name, record_path=_wd(cfg).state(stage.name),
+                        paths=[Path(p) for p in stage.outputs(cfg)],
+                        clean=[Path(p) for p in stage.clean(cfg)])
+
+
+def _run_stage(cfg: EventConfig, stage: Stage, prov: Provenance, opt: RunOptions,
                on_stage: Callable[[str, str], None] | None) -> StageOutcome:
-    state_path = _wd(cfg).state(stage.name)
-    state = _read_state(state_path)
-    done = state.get("digest") == dig and state.get("complete")
-    if done and all(Path(p).exists() for p in stage.outputs(cfg)):
+    product = stage_product(cfg, stage)
+    if product.is_current(prov):
         if on_stage:
             on_stage(stage.name, "skipped")
-        return StageOutcome(stage.name, "skipped", 0.0, dig)
-    if state.get("digest") not in (None, dig):
+        return StageOutcome(stage.name, "skipped", 0.0, prov.digest)
+    recorded, _ = product.recorded()
+    if recorded is not None and not is_current(recorded, prov):
         status = "redone"
-        for path in stage.clean(cfg):
+        for path in product.clean:
             _remove(path)
     else:
-        status = "resumed" if state.get("digest") == dig else "ran"
+        status = "resumed" if recorded is not None else "ran"
     if on_stage:
         on_stage(stage.name, status)
-    _write_state(state_path, {"digest": dig, "complete": False, "started": time.time()})
+    product.mark(prov, complete=False, started=time.time())
     t0 = time.perf_counter()
     stage.run(cfg, opt)
     seconds = time.perf_counter() - t0
-    _write_state(state_path, {"digest": dig, "complete": True, "seconds": seconds,
-                              "finished": time.time()})
-    return StageOutcome(stage.name, status, seconds, dig)
+    product.mark(prov, complete=True, seconds=seconds, finished=time.time())
+    return StageOutcome(stage.name, status, seconds, prov.digest)
 
 
 def _remove(path: Path) -> None:
@@ -295,117 +315,3 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     elif path.exists():
         path.unlink()
-
-
-# ------------------------------------------------------------------------------------
-# experiment: the paper's ablation
-# ------------------------------------------------------------------------------------
-
-EXPERIMENT_ROWS: list[tuple[str, str]] = [
-    *[(g, "dppa_unet") for g in ("G1", "G2", "G3", "G4", "G5", "G6")],
-    ("G1", "unet"), ("G1", "segnet"),
-]
-TABLE_COLUMNS = ["group", "model", "batch_size", "learning_rate", "filters", "precision",
-                 "recall", "f1", "iou"]
-
-
-def experiment_dir(cfg: EventConfig) -> Path:
-    return _wd(cfg).root / "experiment"
-
-
-def run_experiment(cfg: EventConfig, *, rows: Sequence[tuple[str, str]] = EXPERIMENT_ROWS,
-                   grid: bool | None = None, options: RunOptions | None = None,
-                   on_row: Callable[[str, str], None] | None = None) -> list[dict]:
-    """Train every (group, model) row on the same stack; write table.md and table.csv."""
-    opt = options or RunOptions()
-    run_event(cfg, until="stack", options=opt)
-    results = []
-    for group, arch in rows:
-        if on_row:
-            on_row(group, arch)
-        results.append(_experiment_row(cfg, group, arch, grid))
-    _write_table(cfg, results)
-    return results
-
-
-def _experiment_row(cfg: EventConfig, group: str, arch: str, grid: bool | None) -> dict:
-    from .dataset import build_dataset
-    from .train import train_event
-
-    model = cfg.model.model_copy(update={"group": group, "architecture": arch})
-    if grid is not None:
-        model = model.model_copy(update={"grid_search": grid})
-    sub = cfg.model_copy(update={"model": model})
-    build_dataset(sub, group)
-    result = train_event(sub)
-    metrics = result.get("test_metrics", result)
-    settings = result.get("settings", result)
-    return {"group": group, "model": arch,
-            **{k: settings.get(k) for k in ("batch_size", "learning_rate", "filters")},
-            **{k: metrics.get(k) for k in ("precision", "recall", "f1", "iou")}}
-
-
-def _write_table(cfg: EventConfig, rows: list[dict]) -> None:
-    import csv
-    import io
-
-    out = experiment_dir(cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=TABLE_COLUMNS)
-    w.writeheader()
-    w.writerows([{k: r.get(k) for k in TABLE_COLUMNS} for r in rows])
-    (out / "table.csv").write_text(buf.getvalue())
-    (out / "table.md").write_text(markdown_table(rows))
-
-
-def markdown_table(rows: list[dict]) -> str:
-    """The ablation table in the layout of the paper's Tables 3 and 4."""
-    head = ["Group", "Model", "Batch size", "Learning rate", "Filters", "Precision",
-            "Recall", "F1", "IoU"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        vals = [r["group"], r["model"], r.get("batch_size"), r.get("learning_rate"),
-                r.get("filters")] + [_fmt(r.get(k)) for k in ("precision", "recall", "f1", "iou")]
-        lines.append("| " + " | ".join(str(v) for v in vals) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _fmt(v: Any) -> str:
-    return f"{v:.3f}" if isinstance(v, (int, float)) else str(v)
-
-
-def experiment_rows(cfg: EventConfig) -> list[dict]:
-    """The ablation rows written by the last experiment (empty when none ran)."""
-    import csv
-
-    path = experiment_dir(cfg) / "table.csv"
-    if not path.exists():
-        return []
-    rows = list(csv.DictReader(path.open()))
-    for r in rows:
-        for k in ("precision", "recall", "f1", "iou", "learning_rate"):
-            r[k] = float(r[k]) if r.get(k) not in (None, "", "None") else None
-    return rows
-
-
-PAPER_ORDER: list[tuple[tuple[str, str], tuple[str, str]]] = [
-    (("G1", "dppa_unet"), ("G2", "dppa_unet")), (("G1", "dppa_unet"), ("G3", "dppa_unet")),
-    (("G1", "dppa_unet"), ("G4", "dppa_unet")), (("G4", "dppa_unet"), ("G5", "dppa_unet")),
-    (("G4", "dppa_unet"), ("G6", "dppa_unet")), (("G1", "dppa_unet"), ("G1", "unet")),
-    (("G1", "unet"), ("G1", "segnet")),
-]
-"""Pairs (better, worse) by F1 in the paper's ablation (Pan & Shi 2023, Tables 3 and 4)."""
-
-
-def ranking_checks(rows: Sequence[dict]) -> list[dict]:
-    """For each of the paper's orderings present in ``rows``: does this run reproduce it?"""
-    f1 = {(r["group"], r["model"]): r.get("f1") for r in rows}
-    checks = []
-    for better, worse in PAPER_ORDER:
-        a, b = f1.get(better), f1.get(worse)
-        if a is None or b is None:
-            continue
-        checks.append({"claim": f"{better[0]} {better[1]} > {worse[0]} {worse[1]}",
-                       "f1_better": a, "f1_worse": b, "holds": bool(a > b)})
-    return checks

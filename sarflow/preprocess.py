@@ -31,6 +31,8 @@ from typing import Any, Optional, Sequence, Union
 
 from .catalog import SceneRecord, select_scenes
 from .config import EventConfig
+from .engines import WorkerResources, cpu_count as _cpus
+from .provenance import Provenance
 from .errors import (ConfigError, InputError,
                      ProcessingError, SarflowError)
 from .grid import Grid, atomic_path
@@ -131,6 +133,8 @@ class SceneTask:
     """Engine name (resolved on the worker) or an engine object with ``process``."""
     retries: int
     product_id: str
+    provenance: Provenance
+    """What the output must have been made from to count as done (engine, settings, inputs)."""
     window: Optional[str] = None
     pass_direction: Optional[str] = None
 
@@ -141,23 +145,34 @@ class SceneTask:
                             pass_direction=self.pass_direction, **kw)
 
 
-def _resolve_engine(engine: Any, options: dict[str, Any] | None = None) -> Any:
+def _resolve_engine(engine: Any) -> Any:
     if isinstance(engine, str):
-        from .engines import get
+        from .engines import _load
 
-        return get(engine, options)
+        return _load(engine)
     return engine
 
 
 def output_is_valid(job: Any) -> Optional[str]:
     """None when ``job.output`` is a complete scene output, else why not (one line)."""
-    from .engines import validate_output
+    from .errors import SarflowError
+    from .products import SceneOutput
 
     try:
-        validate_output(job.output, job.grid, job.polarisations)
+        SceneOutput(Path(job.output)).validate(job.grid, job.polarisations)
     except SarflowError as exc:
         return exc.one_line()
     return None
+
+
+def output_is_current(task: "SceneTask") -> Optional[str]:
+    """None when the task's output is complete and made as its provenance says (the same
+    engine, engine version and settings, the same inputs), else why not (one line)."""
+    from .products import SceneOutput
+
+    job = task.job
+    return SceneOutput(Path(job.output)).why_not_current(job.grid, job.polarisations,
+                                                         task.provenance)
 
 
 def existing_outcome(task: SceneTask) -> SceneOutcome:
@@ -204,8 +219,11 @@ def run_scene(task: SceneTask) -> SceneOutcome:
         return task.outcome("locked", reason=f"another run holds {output.name}.lock; "
                                              "rerun when it has finished")
     try:
-        if output_is_valid(job) is None:
+        stale = output_is_current(task)
+        if stale is None:
             return existing_outcome(task)
+        if output.exists():
+            _append_log(job.log_path, f"redone: {stale}")
         _remove_stale_temporaries(output)
         return _attempts(task)
     finally:
@@ -215,7 +233,7 @@ def run_scene(task: SceneTask) -> SceneOutcome:
 def _attempts(task: SceneTask) -> SceneOutcome:
     """Run the engine up to ``1 + retries`` times; input errors (missing, corrupt) once."""
     job = task.job
-    engine = _resolve_engine(task.engine, task.job.options)
+    engine = _resolve_engine(task.engine)
     history: list[str] = []
     reason, attempt, began = "", 0, time.perf_counter()
     for attempt in range(1, task.retries + 2):
@@ -231,7 +249,7 @@ def _attempts(task: SceneTask) -> SceneOutcome:
             history.append(f"attempt {attempt} failed: {reason}")
             _append_log(job.log_path, history[-1] + detail)
             continue
-        invalid = output_is_valid(job)
+        invalid = output_is_current(task)
         if invalid is None:
             for line in history:  # the engine rewrote the log; keep what went before
                 _append_log(job.log_path, line)
@@ -257,13 +275,6 @@ def resolve_dem(cfg: EventConfig) -> Path:
     return dem_for_config(cfg)
 
 
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def plan_workers(engine: str, workers: Optional[int] = None,
                  memory_per_worker_gb: Optional[float] = None) -> tuple[int, float]:
     """(workers, GB per worker) for a local cluster: as many as cores and memory allow."""
@@ -282,39 +293,81 @@ def plan_workers(engine: str, workers: Optional[int] = None,
     return workers, round(float(memory), 2)
 
 
+def worker_resources(processing: Any, engine: str, workers: Optional[int] = None) -> WorkerResources:
+    """What each local worker gets for ``engine`` with the config's processing settings."""
+    n, mem = plan_workers(engine, workers or processing.workers, processing.memory_per_worker_gb)
+    return WorkerResources(memory_gb=mem, cores=max(1, _cpus() // n))
+
+
 def _engine_name(engine: Any) -> str:
     return engine if isinstance(engine, str) else getattr(engine, "name", type(engine).__name__)
 
 
-def _pick_engine(cfg: EventConfig, engine: Any) -> tuple[Any, str]:
-    """(what the workers get, engine name): a name checked here, or the object given."""
+@dataclass(frozen=True)
+class EngineChoice:
+    """The engine that will run: what the workers get, its name, version and settings."""
+
+    worker_engine: Any
+    """Engine name (loaded on the worker) or an engine object with ``process``."""
+    name: str
+    version: str
+    settings: Any
+    """Typed settings (``NativeSettings`` / ``SnapSettings``) or None."""
+
+    def provenance_settings(self) -> dict[str, Any]:
+        s = self.settings
+        return s.provenance() if hasattr(s, "provenance") else {}
+
+
+def pick_engine(processing: Any, engine: Any = None) -> EngineChoice:
+    """Resolve ``engine`` (a name, ``auto``, None for the config's, or an engine object)
+    to the engine that actually runs; fails fast when SNAP is missing."""
+    from .engines import get, settings_for
+
     if engine is None or isinstance(engine, str):
-        from .engines import get
+        chosen = get(engine or processing.engine, processing)
+        settings = settings_for(chosen.name, processing)
+        return EngineChoice(chosen.name, chosen.name, chosen.version(settings), settings)
+    name = _engine_name(engine)
+    settings = settings_for(name, processing)
+    version = engine.version(settings) if hasattr(engine, "version") else "unknown"
+    return EngineChoice(engine, name, version, settings)
 
-        # fails fast when SNAP is missing; the config may say where gpt is
-        chosen = get(engine or cfg.processing.engine, cfg.processing.snap.model_dump())
-        return chosen.name, chosen.name
-    return engine, _engine_name(engine)
 
+def make_tasks(cfg: EventConfig, records: Sequence[SceneRecord], choice: EngineChoice,
+               dem: Optional[Path], retries: int, grid: Grid, *, requested: Any = None
+               ) -> tuple[list[SceneTask], list[SceneOutcome]]:
+    """Tasks for processable scenes, and outcomes for those that cannot run (failed/skipped).
 
-def make_tasks(cfg: EventConfig, records: Sequence[SceneRecord], engine: Any, dem: Optional[Path],
-               retries: int, grid: Grid) -> tuple[list[SceneTask], list[SceneOutcome]]:
-    """Tasks for processable scenes, and outcomes for those that cannot run (failed/skipped)."""
+    ``requested`` is the engine the user asked for (``auto`` sends already terrain-corrected
+    products to the ``import`` engine, see :func:`route_product`); default: ``choice``.
+    """
     from .engines import SceneJob
+    from .products import scene_provenance, scene_radiometry, scene_tags
 
     wd = WorkDir(cfg.output)
-    name = _engine_name(engine)
-    options = getattr(cfg.processing, name).model_dump(mode="json") if name in ("native", "snap") else {}
     tasks, settled = [], []
     for rec in records:
+        routed = route_product(rec, choice, requested)
+        use = routed if isinstance(routed, EngineChoice) else choice
+        scene_dem = None if use.name == "import" else dem  # terrain-corrected already
+        prov = scene_provenance(engine=use.name, engine_version=use.version,
+                                engine_settings=use.provenance_settings(), scene=rec.path,
+                                grid=grid, polarisations=cfg.polarisations, dem=scene_dem,
+                                orbits=cfg.processing.orbits,
+                                radiometry=scene_radiometry(rec, use.settings))
         job = SceneJob(scene=rec.path, output=wd.scene_output(rec.product_id), grid=grid,
-                       polarisations=list(cfg.polarisations), dem=dem,
-                       orbit_dir=cfg.processing.orbits, options=dict(options))
-        task = SceneTask(job=job, engine=engine, retries=retries, product_id=rec.product_id,
-                         window=rec.window, pass_direction=rec.pass_direction)
+                       polarisations=list(cfg.polarisations), dem=scene_dem,
+                       orbit_dir=cfg.processing.orbits, settings=use.settings,
+                       tags=scene_tags(rec, prov, cfg.polarisations) if rec.ok else {})
+        task = SceneTask(job=job, engine=use.worker_engine, retries=retries,
+                         product_id=rec.product_id, provenance=prov, window=rec.window,
+                         pass_direction=rec.pass_direction)
         missing = rec.missing_polarisations(cfg.polarisations) if rec.ok else []
         if not rec.ok:
             settled.append(task.outcome("failed", reason=rec.reason))
+        elif isinstance(routed, str):
+            settled.append(task.outcome("failed", reason=routed))
         elif missing:
             settled.append(task.outcome("skipped", reason=f"product lacks {', '.join(missing)}; "
                                         f"the event asks for {', '.join(cfg.polarisations)}"))
@@ -323,30 +376,33 @@ def make_tasks(cfg: EventConfig, records: Sequence[SceneRecord], engine: Any, de
     return tasks, settled
 
 
-def route_products(tasks: list[SceneTask], records: Sequence[SceneRecord], requested: Any
-                   ) -> tuple[list[SceneTask], list[SceneOutcome]]:
-    """Send already terrain-corrected products to the ``import`` engine (``auto`` chooses
-    it for them); a product the requested engine cannot read becomes a failed outcome."""
-    kind = {r.product_id: r.product_type for r in records}
-    keep, settled = [], []
-    for t in tasks:
-        rtc = kind.get(t.product_id, "GRD") != "GRD"
-        if not isinstance(requested, str):
-            keep.append(t)
-        elif rtc and requested in ("auto", "import"):
-            t.engine = "import"
-            keep.append(t)
-        elif rtc:
-            settled.append(t.outcome("failed", reason=f"{kind[t.product_id]} is already terrain-"
-                                     f"corrected: the {requested} engine reads GRDs; use --engine "
-                                     "import or auto"))
-        elif requested == "import":
-            settled.append(t.outcome("failed", reason="a Sentinel-1 GRD needs terrain correction: "
-                                     "the import engine reads only RTC products; use --engine "
-                                     "native, snap or auto"))
-        else:
-            keep.append(t)
-    return keep, settled
+def import_choice() -> EngineChoice:
+    """The ``import`` engine (already terrain-corrected products; it has no settings)."""
+    from .engines import _load
+
+    engine = _load("import")
+    return EngineChoice("import", "import", engine.version(None), None)
+
+
+def route_product(rec: SceneRecord, choice: EngineChoice, requested: Any = None
+                  ) -> Union[EngineChoice, str]:
+    """The engine that runs ``rec``: ``choice``, or the ``import`` engine for an already
+    terrain-corrected product when ``auto`` or ``import`` was asked; a string (why) when the
+    requested engine cannot read the product."""
+    if requested is None:
+        requested = choice.worker_engine
+    if not isinstance(requested, str):
+        return choice  # an engine object given by the caller runs everything
+    rtc = rec.product_type != "GRD"
+    if rtc and requested in ("auto", "import"):
+        return choice if choice.name == "import" else import_choice()
+    if rtc:
+        return (f"{rec.product_type} is already terrain-corrected: the {requested} engine reads "
+                "GRDs; use --engine import or auto")
+    if requested == "import":
+        return ("a Sentinel-1 GRD needs terrain correction: the import engine reads only RTC "
+                "products; use --engine native, snap or auto")
+    return choice
 
 
 # ------------------------------------------------------------------------------------
@@ -465,7 +521,8 @@ def preprocess_event(cfg: EventConfig, *, engine: Union[str, Any, None] = None,
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
     requested = engine if engine is not None else cfg.processing.engine
-    worker_engine, name = _pick_engine(cfg, engine)
+    choice = pick_engine(cfg.processing, engine)
+    name = choice.name
     grid = cfg.grid()
     records = select_scenes(cfg)
     if not records:
@@ -474,9 +531,7 @@ def preprocess_event(cfg: EventConfig, *, engine: Union[str, Any, None] = None,
     # already terrain-corrected products need no DEM
     dem = resolve_dem(cfg) if any(r.ok and r.product_type == "GRD" for r in records) else None
     retries = cfg.processing.retries if retries is None else retries
-    tasks, settled = make_tasks(cfg, records, worker_engine, dem, retries, grid)
-    tasks, routed = route_products(tasks, records, requested)
-    settled += routed
+    tasks, settled = make_tasks(cfg, records, choice, dem, retries, grid, requested=requested)
     if tasks and all(t.engine == "import" for t in tasks):
         name = "import"
     wd = WorkDir(cfg.output)
@@ -484,7 +539,7 @@ def preprocess_event(cfg: EventConfig, *, engine: Union[str, Any, None] = None,
     wd.preprocess_summary.unlink(missing_ok=True)  # written again only when this run completes
     for o in settled:  # every reported scene has a log saying why
         _append_log(Path(o.log), f"{o.outcome}: {o.reason}")
-    existing = [t for t in tasks if output_is_valid(t.job) is None]
+    existing = [t for t in tasks if output_is_current(t) is None]
     todo = [t for t in tasks if t not in existing]
     settled += [existing_outcome(t) for t in existing]
     outcomes, cluster_text, n_workers = [], "none (nothing to do)", 0
@@ -514,11 +569,16 @@ def _execute(cfg: EventConfig, engine: str, todo: list[SceneTask], workers: Opti
     else:
         n, mem = plan_workers(engine, workers or cfg.processing.workers,
                               cfg.processing.memory_per_worker_gb)
+        # each worker keeps its share of the cores even when fewer scenes are left than
+        # workers: a scene's settings must not depend on how many scenes are left
+        _give_resources(todo, WorkerResources(memory_gb=mem, cores=max(1, _cpus() // n)))
         n = min(n, len(todo))
         cluster = _local_cluster(n, mem)
         client = Client(cluster, set_as_default=False)
         text = f"local: {n} worker processes x {mem:g} GiB"
     try:
+        if cluster is None:
+            _give_resources(todo, cluster_resources(client))
         n_workers = len(client.nthreads())
         log.info("preprocessing %d scenes on %s", len(todo), text)
         with _Display(len(todo), progress) as display:
@@ -530,6 +590,21 @@ def _execute(cfg: EventConfig, engine: str, todo: list[SceneTask], workers: Opti
     return outcomes, text, n_workers
 
 
+def _give_resources(tasks: Sequence[SceneTask], resources: Any) -> None:
+    """Tell every job what its worker may use (engines size themselves from it)."""
+    for t in tasks:
+        t.job.resources = resources
+
+
+def cluster_resources(client: Any) -> Any:
+    """The smallest worker of an existing cluster: its memory limit and threads."""
+    workers = client.scheduler_info().get("workers", {}).values()
+    mems = [w.get("memory_limit") or 0 for w in workers]
+    cores = [w.get("nthreads") or 1 for w in workers]
+    mem_gb = min(mems) / 2**30 if mems and min(mems) > 0 else DEFAULT_MEMORY_GB["snap"]
+    return WorkerResources(memory_gb=round(mem_gb, 2), cores=max(1, min(cores or [1])))
+
+
 def write_summary(summary: Summary) -> Path:
     """Write the run summary JSON atomically; returns its path."""
     if summary.path is None:
@@ -537,11 +612,3 @@ def write_summary(summary: Summary) -> Path:
     with atomic_path(summary.path) as tmp:
         tmp.write_text(json.dumps(summary.to_dict(), indent=2))
     return summary.path
-
-
-def read_summary(path: str | os.PathLike) -> dict[str, Any]:
-    """A summary JSON written by :func:`preprocess_event`."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"no preprocessing summary at {p}; run `sarflow preprocess` first")
-    return json.loads(p.read_text())

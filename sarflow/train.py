@@ -58,6 +58,8 @@ from .dataset import FORMAT, MANIFEST, PatchDataset, build_dataset, load_dataset
 from .errors import ConfigError, InputError
 from .grid import atomic_path
 from .metrics import Confusion
+from .products import TrainedModel
+from .provenance import Provenance, file_fingerprint, is_current
 
 log = logging.getLogger(__name__)
 
@@ -330,6 +332,42 @@ def read_result(run_dir: str | os.PathLike) -> dict | None:
     return result
 
 
+def run_settings(*, architecture: str, filters: int, batch_size: int, learning_rate: float,
+                 epochs: int, patience: int, seed: int, depth: int, threshold: float,
+                 bn_momentum: float | None = None, augment: bool = True,
+                 max_seconds: float | None = None) -> dict[str, Any]:
+    """The resolved settings of one training run (what its provenance records)."""
+    from .nets import BN_MOMENTUM
+
+    return {"architecture": architecture, "filters": int(filters),
+            "batch_size": int(batch_size), "learning_rate": float(learning_rate),
+            "epochs": int(epochs), "patience": int(patience), "seed": int(seed),
+            "depth": int(depth), "threshold": float(threshold),
+            "bn_momentum": float(bn_momentum or BN_MOMENTUM), "augment": augment,
+            "max_seconds": max_seconds}
+
+
+def run_provenance(dataset_dir: str | os.PathLike, settings: dict[str, Any]) -> Provenance:
+    """What decides a training run: its settings and the dataset it learns from (the
+    dataset's own provenance digest, or its manifest's fingerprint for a user dataset)."""
+    manifest = Path(dataset_dir) / MANIFEST
+    try:
+        recorded = json.loads(manifest.read_text()).get("provenance")
+    except (OSError, ValueError):
+        recorded = None
+    dataset = (Provenance.from_dict(recorded).digest if isinstance(recorded, dict)
+               else file_fingerprint(manifest))
+    return Provenance(stage="train", settings=settings, inputs={"dataset": dataset})
+
+
+def _reusable(run_dir: Path, expected: Provenance) -> dict | None:
+    """The finished run in ``run_dir`` when it was made as ``expected`` says, else None."""
+    result = read_result(run_dir)
+    if result is None or not isinstance(result.get("provenance"), dict):
+        return None
+    return result if is_current(Provenance.from_dict(result["provenance"]), expected) else None
+
+
 def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
               architecture: str = "dppa_unet", filters: int = 32, batch_size: int = 16,
               learning_rate: float = 5e-4, epochs: int = 60, patience: int = 12,
@@ -344,12 +382,11 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
 
     data = data or load_dataset(dataset_dir)
     out = Path(out_dir)
-    settings = {"architecture": architecture, "filters": int(filters),
-                "batch_size": int(batch_size), "learning_rate": float(learning_rate),
-                "epochs": int(epochs), "patience": int(patience), "seed": int(seed),
-                "depth": int(depth), "threshold": float(threshold),
-                "bn_momentum": float(bn_momentum or nets.BN_MOMENTUM), "augment": augment,
-                "max_seconds": max_seconds}
+    settings = run_settings(architecture=architecture, filters=filters, batch_size=batch_size,
+                            learning_rate=learning_rate, epochs=epochs, patience=patience,
+                            seed=seed, depth=depth, threshold=threshold,
+                            bn_momentum=bn_momentum, augment=augment, max_seconds=max_seconds)
+    prov = run_provenance(dataset_dir, settings)
     set_seed(seed)
     strategy = choose_strategy()
     t0 = time.perf_counter()
@@ -384,6 +421,7 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         "baseline": threshold_baseline(data, seed=seed),
         "train_seconds": round(train_seconds, 2),
         "patches_per_second": round(monitor.epochs_run * len(data.x_train) / train_seconds, 3),
+        "provenance": prov.to_dict(),
     }
     if _is_chief():
         _write_run(out, model, data, result, partial)
@@ -490,8 +528,10 @@ def train_grid(dataset_dir: str | os.PathLike, out_root: str | os.PathLike,
     for i, c in enumerate(configs):
         name = run_name(architecture, c["filters"], c["batch_size"], c["learning_rate"], prefix)
         run_dir = Path(out_root) / name
-        result = read_result(run_dir)
-        if result is not None and _same_settings(result, run_kwargs):
+        expected = run_provenance(dataset_dir, run_settings(architecture=architecture, **c,
+                                                             **run_kwargs))
+        result = _reusable(run_dir, expected)
+        if result is not None:
             log.info("[%d/%d] %s done before (F1 %.3f), skipped", i + 1, len(configs), name,
                      result["test"]["f1"])
         else:
@@ -505,15 +545,10 @@ def train_grid(dataset_dir: str | os.PathLike, out_root: str | os.PathLike,
     return best, rows
 
 
-def _same_settings(result: dict, run_kwargs: dict) -> bool:
-    keys = ("epochs", "patience", "seed", "depth", "threshold")
-    return all(result.get(k) == run_kwargs[k] for k in keys if k in run_kwargs)
-
-
 def train_event(cfg, *, group: str | None = None, architecture: str | None = None,
                 grid: bool | dict = False, epochs: int | None = None,
                 patience: int | None = None, max_seconds: float | None = None,
-                progress: bool = False) -> dict:
+                progress: bool = False) -> TrainedModel:
     """Train an event's model (one setting, or the grid when ``grid`` is true or a subset
     mapping); the best run is copied to ``models/<group>_<architecture>/``."""
     from .workdir import WorkDir
@@ -537,8 +572,11 @@ def train_event(cfg, *, group: str | None = None, architecture: str | None = Non
     else:
         name = run_name(m.architecture, m.filters, m.batch_size, m.learning_rate, prefix)
         run_dir = wd.model_run(name)
-        best = read_result(run_dir)
-        if best is None or not _same_settings(best, kwargs):
+        expected = run_provenance(ds_dir, run_settings(
+            architecture=m.architecture, filters=m.filters, batch_size=m.batch_size,
+            learning_rate=m.learning_rate, **kwargs))
+        best = _reusable(run_dir, expected)
+        if best is None:
             best = train_run(ds_dir, run_dir, architecture=m.architecture, filters=m.filters,
                              batch_size=m.batch_size, learning_rate=m.learning_rate,
                              progress=progress, **kwargs)
@@ -563,11 +601,11 @@ def _event_dataset(cfg, group: str) -> Path:
     return build_dataset(cfg, group)
 
 
-def publish_best(best: dict, rows: list[dict], dest: str | os.PathLike) -> dict:
+def publish_best(best: dict, rows: list[dict], dest: str | os.PathLike) -> TrainedModel:
     """Copy the best run's model to ``dest`` with a result.json holding the grid table."""
     dest = Path(dest)
     if "model" not in best:   # a non-chief multi-worker task wrote nothing
-        return best
+        return TrainedModel(dest, best)
     src = Path(best["model"])
     with atomic_path(dest / MODEL) as tmp:
         try:
@@ -585,7 +623,7 @@ def publish_best(best: dict, rows: list[dict], dest: str | os.PathLike) -> dict:
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-    return summary
+    return TrainedModel(dest, summary)
 
 
 

@@ -115,6 +115,33 @@ def test_opera_outputs_record_gamma0(opera_event):
     assert raster_info(wd.median("asc", "VV", "pre")).tags["radiometry"] == "gamma0"
 
 
+def test_radiometry_is_part_of_the_scene_provenance(opera_event):
+    """A gamma0 output is never taken for the sigma0 output of the same product (and the
+    pipeline's stack stage counts a one-pass stack as complete)."""
+    import dataclasses
+
+    from sarflow.config import load_config
+    from sarflow.pipeline import STAGES
+    from sarflow.products import SceneOutput
+
+    cfg_path, _, _, _ = opera_event
+    cfg = load_config(cfg_path)
+    wd = WorkDir(cfg.output)
+    out = SceneOutput(sorted(wd.preprocessed.glob("*.tif"))[0])
+    recorded = out.provenance()
+    assert recorded.settings["radiometry"] == "gamma0"
+    assert recorded.settings["engine"] == "import" and recorded.inputs["dem"] is None
+    as_sigma0 = dataclasses.replace(recorded, settings={**recorded.settings, "radiometry": "sigma0"})
+    assert as_sigma0.digest != recorded.digest
+    why = out.why_not_current(cfg.grid(), cfg.polarisations, as_sigma0)
+    assert why is not None and "radiometry 'gamma0', now 'sigma0'" in why
+    assert out.why_not_current(cfg.grid(), cfg.polarisations, recorded) is None
+    stack_stage = next(s for s in STAGES if s.name == "stack")
+    outputs = stack_stage.outputs(cfg)
+    assert [p.stem for p in outputs] == ["G1", "G2", "G4", "G5", "G6"]  # G3 needs descending
+    assert all(p.exists() for p in outputs)
+
+
 def test_opera_one_pass_leaves_out_descending_outputs(opera_event):
     cfg, _, _, stack = opera_event
     wd = WorkDir(Path(cfg).parent / "work_mulitaka")

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+from sarflow.config import NativeSettings
 from sarflow.grid import Grid, Window
 
 gdal.UseExceptions()
@@ -165,7 +166,7 @@ def rome(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     dem = fixtures_dir / "dem" / "Rome-30m-DEM.tif"
     job = SceneJob(scene=safe, output=tmp / "native_beta0.tif", grid=ROME_GRID,
                    polarisations=["VV"], dem=dem,
-                   options={"calibration": "beta0", "thermal_noise": False})
+                   settings=NativeSettings(calibration="beta0", thermal_noise=False))
     result = ENGINE.process(job)
     native = read_raster(job.output)
     sarsen_b0 = run_sarsen(safe, ellipsoidal_dem(fixtures_dir, ROME_GRID, tmp / "dem_ell.tif"),
@@ -208,7 +209,7 @@ def test_native_geometry_matches_exact_image_coordinates(rome: dict) -> None:
     from sarflow.dem import DemSampler
     from sarflow.engines.native import DEFAULTS, _open_scene
 
-    scene = _open_scene(rome["job"], dict(DEFAULTS))
+    scene = _open_scene(rome["job"], DEFAULTS)
     geo = scene.block_geometry(ROME_GRID.full_window)
     h = DemSampler(rome["dem"]).grid_heights(ROME_GRID)
     # the geoid undulation is interpolated from every 16th pixel: sub-millimetre
@@ -270,7 +271,7 @@ def test_blocks_do_not_change_the_result(rome: dict) -> None:
     from sarflow.grid import read_raster
 
     job = replace(rome["job"], output=rome["tmp"] / "blocks.tif",
-                  options={**rome["job"].options, "block_size": 100})
+                  settings=rome["job"].settings.model_copy(update={"block_size": 100}))
     ENGINE.process(job)
     small = read_raster(job.output)
     # each block has its own lookup nodes (geometry within 0.01 pixel of exact either way)
@@ -291,7 +292,7 @@ def test_geoid_conversion_moves_the_image_as_expected(rome: dict) -> None:
     from sarflow.sentinel1 import open_product
 
     job = replace(rome["job"], output=rome["tmp"] / "no_geoid.tif",
-                  options={**rome["job"].options, "geoid": False})
+                  settings=rome["job"].settings.model_copy(update={"geoid": False}))
     ENGINE.process(job)
     raw = read_raster(job.output)[0]
     shift = measure_shift(rome["native"][0].astype(float), raw.astype(float))
@@ -331,7 +332,7 @@ def test_border_noise_removed_for_old_ipf(rome: dict, tmp_path: Path) -> None:
     job = rome["job"]
     from dataclasses import replace
 
-    old = _open_scene(replace(job, scene=safe), dict(DEFAULTS))
+    old = _open_scene(replace(job, scene=safe), DEFAULTS)
     assert old.prod.ipf < 2.9 and any("border noise removed" in n for n in old.notes)
     whole = old.backscatter("VV", Window(lines.start, 0, 60, 600))
     inside = old.backscatter("VV", Window(lines.start, 100, 60, 400))
@@ -339,10 +340,10 @@ def test_border_noise_removed_for_old_ipf(rome: dict, tmp_path: Path) -> None:
     np.testing.assert_array_equal(np.isnan(whole), expect)
     np.testing.assert_array_equal(np.isnan(inside), expect[:, 100:500])
     manifest.write_text(manifest.read_text().replace('version="002.70"', 'version="003.40"'))
-    new = _open_scene(replace(job, scene=safe), dict(DEFAULTS))
+    new = _open_scene(replace(job, scene=safe), DEFAULTS)
     keep = new.backscatter("VV", Window(lines.start, 0, 60, 600))
     assert np.isfinite(keep).all()  # IPF >= 2.90: nothing masked; low DN -> noise floor
-    assert (keep[expect] == np.float32(DEFAULTS["noise_floor"])).mean() > 0.9
+    assert (keep[expect] == np.float32(DEFAULTS.noise_floor)).mean() > 0.9
 
 
 def test_grid_across_the_image_edge_and_outside(fixtures_dir: Path, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sarflow.config import NativeSettings
 from sarflow.engines import SceneJob, validate_output
 from sarflow.grid import raster_info, read_raster
 
@@ -108,13 +109,13 @@ def test_thermal_noise_removal_removes_the_bias(event: dict, tmp_path: Path) -> 
     base = read_raster(scene["job"].output)
     clear = (truth[2] == 0) & (base[2] == 0)
     noisy_job = replace(scene["job"], output=tmp_path / "noisy.tif",
-                        options={"thermal_noise": False})
+                        settings=NativeSettings(thermal_noise=False))
     ENGINE.process(noisy_job)
     noisy = read_raster(noisy_job.output)
     bias_with = np.median(block_db_difference(base[1], truth[1], clear))
     bias_without = np.median(block_db_difference(noisy[1], truth[1], clear))
     assert bias_without > bias_with + 0.05
-    nan_job = replace(scene["job"], output=tmp_path / "nan.tif", options={"noise_clip": "nan"})
+    nan_job = replace(scene["job"], output=tmp_path / "nan.tif", settings=NativeSettings(noise_clip="nan"))
     ENGINE.process(nan_job)
     nan_out = read_raster(nan_job.output)
     both = np.isfinite(nan_out[1])

@@ -12,7 +12,8 @@ import yaml
 from sarflow import pipeline
 from sarflow.config import load_config
 from sarflow.errors import ConfigError
-from sarflow.pipeline import RunOptions, Stage, markdown_table, run_event, select_stages
+from sarflow.experiment import markdown_table
+from sarflow.pipeline import RunOptions, Stage, run_event, select_stages
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,7 +88,7 @@ def test_markdown_table_layout() -> None:
 
 
 def test_ranking_checks_against_the_paper() -> None:
-    from sarflow.pipeline import ranking_checks
+    from sarflow.experiment import ranking_checks
 
     rows = [{"group": "G1", "model": "dppa_unet", "f1": 0.8},
             {"group": "G4", "model": "dppa_unet", "f1": 0.6},

@@ -25,7 +25,7 @@ from sarflow.config import dump_config, load_config
 from sarflow.engines import get, validate_output
 from sarflow.errors import CorruptInputError, ProcessingError
 from sarflow.grid import raster_info
-from sarflow.preprocess import (SceneTask, make_tasks, plan_workers, preprocess_event,
+from sarflow.preprocess import (SceneTask, make_tasks, pick_engine, plan_workers, preprocess_event,
                                 resolve_dem, run_scene)
 from sarflow.workdir import WorkDir
 
@@ -41,8 +41,11 @@ class CountingEngine:
     def __init__(self, calls: Path, fail_first: int = 0, error: type = ProcessingError) -> None:
         self.calls, self.fail_first, self.error = Path(calls), fail_first, error
 
-    def available(self) -> bool:
+    def available(self, settings=None) -> bool:
         return True
+
+    def version(self, settings=None) -> str:
+        return get("native").version(settings)  # the real engine computes the pixels
 
     def process(self, job):
         with open(self.calls, "a") as fh:
@@ -189,7 +192,8 @@ def test_corrupt_zip_fails_alone_via_scheduler_on_loopback(event: Path, tmp_path
 def _one_task(event: Path, tmp_path: Path, engine) -> SceneTask:
     cfg = load_config(_config(event, tmp_path))
     rec = select_scenes(cfg)[0]
-    tasks, settled = make_tasks(cfg, [rec], engine, resolve_dem(cfg), retries=1, grid=cfg.grid())
+    tasks, settled = make_tasks(cfg, [rec], pick_engine(cfg.processing, engine), resolve_dem(cfg),
+                                retries=1, grid=cfg.grid())
     assert not settled
     return tasks[0]
 

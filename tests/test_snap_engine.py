@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 import subprocess
 import sys
 import time
@@ -23,110 +22,18 @@ import numpy as np
 import pytest
 
 from sarflow import engines
-from sarflow.engines import REQUIRED_TAGS, SceneJob
+from sarflow.config import Processing, SnapSettings
+from sarflow.engines import REQUIRED_TAGS, SceneJob, WorkerResources
+from sarflow.products import scene_tags
 from sarflow.engines import snap
 from sarflow.errors import ConfigError, DependencyError, ProcessingError
 from sarflow.grid import SPACING, Grid, Window, raster_info, read_raster
 
+from snap_standin import install_standin
+
 SCENE_NAME = "S1A_IW_GRDH_1SDV_20210119T031653_20210119T031718_036201_043ED0_8255.zip"
 GRID = Grid.from_bounds(33.0, -18.0, 33.01, -17.99)  # inside the scene's footprint
 MARGIN = 0.002
-
-STAND_IN = r'''#!{python}
-"""Stand-in for SNAP's gpt (written by sarflow's tests; not SNAP)."""
-import json, struct, subprocess, sys, time
-import xml.etree.ElementTree as ET
-from pathlib import Path
-
-here = Path(__file__).resolve().parent
-mode = json.loads((here / "mode.json").read_text())
-with open(here / "calls.jsonl", "a") as fh:
-    fh.write(json.dumps(sys.argv) + "\n")
-args = sys.argv[1:]
-params = dict(a[2:].split("=", 1) for a in args if a.startswith("-P"))
-graph = next(a for a in args if a.endswith(".xml"))
-print("INFO: org.esa.snap.core.gpf.operators.tooladapter.ToolAdapterIO: Initializing external tool adapters")
-sys.stdout.flush()
-kind = mode["mode"]
-if kind == "hang":
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-    (here / "child.pid").write_text(str(child.pid))
-    (here / "gpt.pid").write_text(str(__import__("os").getpid()))
-    print("Executing processing graph ...10%", flush=True)
-    time.sleep(600)
-if kind == "fail":
-    sys.stderr.write(mode["stderr"] + "\n")
-    sys.exit(mode.get("rc", 1))
-if kind == "nothing":
-    print("Processing completed in 0.1 seconds")
-    sys.exit(0)
-
-# kind == "ok": a SNAP-like terrain-corrected BigTIFF, bands in SNAP's order, DIMAP tag 65000
-import numpy as np
-from osgeo import gdal, osr
-gdal.UseExceptions()
-root = ET.parse(graph).getroot()
-par = {{p.tag: (p.text or "") for n in root.findall("node") for p in n.find("parameters")}}
-if par["formatName"] == "BEAM-DIMAP":  # a stage of the split chain: pass the region along
-    prev = json.loads(Path(params["input"]).read_text()) if params["input"].endswith(".dim") else {{}}
-    ops = prev.get("ops", []) + [n.find("operator").text for n in root.findall("node")][1:-1]
-    Path(params["output"]).write_text(json.dumps({{"region": par.get("geoRegion") or prev.get("region"), "ops": ops}}))
-    sys.exit(0)
-if "geoRegion" in par:
-    region = par["geoRegion"]
-else:
-    prev = json.loads(Path(params["input"]).read_text())
-    region = prev["region"]
-    (here / "ops.json").write_text(json.dumps(prev["ops"] + ["Terrain-Correction"]))
-nums = [float(v) for v in region.replace("POLYGON((", "").replace("))", "").replace(",", " ").split()]
-xs, ys = nums[0::2], nums[1::2]
-d = float(par["pixelSpacingInDegree"])
-ox, oy = float(par["standardGridOriginX"]), float(par["standardGridOriginY"])
-if mode.get("ignore_origin"):  # a SNAP that did not align: centres on whole multiples
-    ox = oy = 0.0
-# SNAP aligns pixel centres to origin + k * spacing
-k0 = int(np.floor((min(xs) - ox) / d)); k1 = int(np.ceil((max(xs) - ox) / d))
-j1 = int(np.ceil((max(ys) - oy) / d)); j0 = int(np.floor((min(ys) - oy) / d))
-width, height = k1 - k0 + 1, j1 - j0 + 1
-west, north = ox + (k0 - 0.5) * d, oy + (j1 + 0.5) * d
-lon = west + (np.arange(width) + 0.5) * d
-lat = north - (np.arange(height) + 0.5) * d
-K = np.floor(lon / d + 1e-6).astype(np.int64)[None, :]
-J = np.floor(lat / d + 1e-6).astype(np.int64)[:, None]
-vv = (0.01 + 1e-4 * ((7 * K + 3 * J) % 1000)).astype(np.float32)
-vh = vv / 4
-lsm = np.where(K % 50 < 5, 1, 0) + np.where(J % 40 < 3, 2, 0)
-edge = min(xs) + mode["nodata_deg"]
-vv[:, lon < edge] = 0; vh[:, lon < edge] = 0; lsm[:, lon < edge] = 0
-out = params["output"]
-ds = gdal.GetDriverByName("GTiff").Create(out, width, height, 3, gdal.GDT_Float32,
-                                          options=["BIGTIFF=YES", "TILED=YES"])
-ds.SetGeoTransform((west, d, 0, north, 0, -d))
-srs = osr.SpatialReference(); srs.ImportFromEPSG(4326); ds.SetProjection(srs.ExportToWkt())
-for i, a in enumerate([vh, vv, lsm.astype(np.float32)]):
-    ds.GetRasterBand(i + 1).WriteArray(a)
-ds = None
-names = ["Sigma0_VH", "Sigma0_VV", "layoverShadowMask"]
-info = "".join(f"<Spectral_Band_Info><BAND_INDEX>{{i}}</BAND_INDEX><BAND_NAME>{{n}}</BAND_NAME>"
-               f"<DATA_TYPE>float32</DATA_TYPE></Spectral_Band_Info>" for i, n in enumerate(names))
-text = (f'<?xml version="1.0" encoding="ISO-8859-1"?><Dimap_Document name="x.dim">'
-        f'<Image_Interpretation>{{info}}</Image_Interpretation></Dimap_Document>').encode() + b"\0"
-data = bytearray(Path(out).read_bytes())
-first = struct.unpack_from("<Q", data, 8)[0]
-n = struct.unpack_from("<Q", data, first)[0]
-entries = [bytes(data[first + 8 + 20 * i:first + 28 + 20 * i]) for i in range(n)]
-nxt = struct.unpack_from("<Q", data, first + 8 + 20 * n)[0]
-off = len(data); data += text
-if len(data) % 2: data += b"\0"
-entries.append(struct.pack("<HHQQ", 65000, 2, len(text), off))
-entries.sort(key=lambda b: struct.unpack_from("<H", b)[0])
-ifd = len(data)
-data += struct.pack("<Q", len(entries)) + b"".join(entries) + struct.pack("<Q", nxt)
-struct.pack_into("<Q", data, 8, ifd)
-Path(out).write_bytes(bytes(data))
-print("Writing target product ...done.\nProcessing completed in 1.0 seconds")
-'''
-
 
 def expected_vv(grid: Grid) -> np.ndarray:
     """What the stand-in's VV is at the grid's pixel centres (an independent formula)."""
@@ -139,28 +46,7 @@ def expected_vv(grid: Grid) -> np.ndarray:
 @pytest.fixture()
 def gpt(tmp_path: Path):
     """A stand-in gpt in its own folder; ``set(mode, **kw)`` chooses its behaviour."""
-    folder = tmp_path / "snap" / "bin"
-    folder.mkdir(parents=True)
-    exe = folder / "gpt"
-    exe.write_text(STAND_IN.format(python=sys.executable))
-    exe.chmod(exe.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-
-    class StandIn:
-        path = exe
-
-        def set(self, mode: str, **kw) -> None:
-            (folder / "mode.json").write_text(json.dumps({"mode": mode, "nodata_deg": 0.0, **kw}))
-
-        def calls(self) -> list[list[str]]:
-            f = folder / "calls.jsonl"
-            return [json.loads(x) for x in f.read_text().splitlines()] if f.exists() else []
-
-        def read(self, name: str) -> str:
-            return (folder / name).read_text()
-
-    standin = StandIn()
-    standin.set("ok")
-    return standin
+    return install_standin(tmp_path / "snap" / "bin")
 
 
 def make_job(fixtures_dir: Path, tmp_path: Path, gpt_path: Path, **options) -> SceneJob:
@@ -169,7 +55,25 @@ def make_job(fixtures_dir: Path, tmp_path: Path, gpt_path: Path, **options) -> S
     opts.update(options)
     return SceneJob(scene=fixtures_dir / "s1" / SCENE_NAME,
                     output=tmp_path / "work" / "preprocessed" / f"{SCENE_NAME[:-4]}.tif",
-                    grid=GRID, polarisations=["VV", "VH"], options=opts)
+                    grid=GRID, polarisations=["VV", "VH"], settings=SnapSettings(**opts),
+                    tags=scene_tags(_record(), stage_provenance(), ["VV", "VH"]))
+
+
+def _record():
+    from sarflow.catalog import read_record
+
+    from conftest import FIXTURES
+
+    return read_record(FIXTURES / "s1" / SCENE_NAME)
+
+
+def stage_provenance():
+    """The provenance the preprocess stage would give the fixture scene's SNAP output."""
+    from sarflow.products import scene_provenance
+
+    return scene_provenance(engine="snap", engine_version="SNAP test", engine_settings={},
+                            scene=_record().path, grid=GRID, polarisations=["VV", "VH"],
+                            dem=None, orbits=None)
 
 
 # ------------------------------------------------------------------------------------
@@ -196,8 +100,9 @@ def test_gpt_from_config_is_enough(gpt, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("SNAP_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert engines.get("auto").name == "native"
-    assert engines.get("auto", {"gpt": gpt.path}).name == "snap"
-    assert engines.get("snap", {"gpt": gpt.path}).name == "snap"
+    processing = Processing(snap=SnapSettings(gpt=gpt.path))
+    assert engines.get("auto", processing).name == "snap"
+    assert engines.get("snap", processing).name == "snap"
 
 
 def test_get_snap_without_gpt_is_one_line(tmp_path: Path, monkeypatch) -> None:
@@ -218,20 +123,24 @@ def test_auto_picks_snap_only_when_gpt_exists(gpt, tmp_path: Path, monkeypatch) 
     assert engines.get("auto").name == "native"
 
 
-def test_settings_from_machine_and_config(gpt) -> None:
-    s = snap.GptSettings.from_options({}, gpt=gpt.path, machine_gb=16.0, cpus=8)
-    assert (s.memory_gb, s.tile_cache_gb, s.threads, s.timeout_s) == (12.0, 7.2, 8, 7200.0)
-    assert s.args() == ["-J-Xmx12288M", "-q", "8", "-c", "7372M", "-e"]
-    s = snap.GptSettings.from_options({"memory_gb": 6, "threads": 3, "timeout_s": 30},
-                                      gpt=gpt.path, machine_gb=64.0, cpus=16)
+def test_settings_from_the_worker_and_config(gpt) -> None:
+    """Heap 70 % of the worker's memory, cache 60 % of the heap, -q its cores; the config
+    overrides each; several workers never each get the whole machine."""
+    whole = snap.GptSettings.from_settings(SnapSettings(), WorkerResources(16.0, 8), gpt=gpt.path)
+    assert (whole.memory_gb, whole.tile_cache_gb, whole.threads, whole.timeout_s) == \
+        (11.2, 6.7, 8, 7200.0)
+    assert whole.args() == ["-J-Xmx11468M", "-q", "8", "-c", "6860M", "-e"]
+    s = snap.GptSettings.from_settings(SnapSettings(memory_gb=6, threads=3, timeout_s=30),
+                                       WorkerResources(64.0, 16), gpt=gpt.path)
     assert s.args() == ["-J-Xmx6144M", "-q", "3", "-c", "3686M", "-e"] and s.timeout_s == 30
-    small = snap.GptSettings.from_options({}, gpt=gpt.path, machine_gb=2.0, cpus=1)
-    assert small.memory_gb == 2.0  # never below 2 GB
-    per_worker = snap.GptSettings.from_options({"memory_per_worker_gb": 8}, gpt=gpt.path,
-                                               machine_gb=64.0, cpus=4)
-    assert per_worker.memory_gb == 6.0
+    small = snap.GptSettings.from_settings(SnapSettings(), WorkerResources(1.0, 1), gpt=gpt.path)
+    assert small.memory_gb == 1.0  # never below 1 GB
+    # the review's case: 4 workers on a 64 GB, 16-core machine get 12.8 GB and 4 cores each
+    quarter = snap.GptSettings.from_settings(SnapSettings(), WorkerResources(12.8, 4), gpt=gpt.path)
+    assert quarter.args() == ["-J-Xmx9216M", "-q", "4", "-c", "5529M", "-e"]
     with pytest.raises(ConfigError, match="tile_cache_gb"):
-        snap.GptSettings.from_options({"memory_gb": 4, "tile_cache_gb": 4}, gpt=gpt.path)
+        snap.GptSettings.from_settings(SnapSettings(memory_gb=4, tile_cache_gb=4),
+                                       WorkerResources(8.0, 2), gpt=gpt.path)
 
 
 # ------------------------------------------------------------------------------------
@@ -279,8 +188,14 @@ def test_render_default_dem_and_bad_orbit_type(fixtures_dir: Path, tmp_path: Pat
     assert "externalDEMFile" not in values["Terrain-Correction"]
     assert values["Apply-Orbit-File"] == {"orbitType": "Sentinel Precise (Auto Download)",
                                           "continueOnFail": "false"}
-    with pytest.raises(ConfigError, match="orbit_type"):
-        snap.graph_values(make_job(fixtures_dir, tmp_path, gpt.path, orbit_type="fast"))
+    from sarflow.config import parse_config
+
+    with pytest.raises(ConfigError, match="processing.snap.orbit_type = 'fast'"):
+        parse_config({"name": "x", "event": {"time": "2021-01-10T00:00:00Z"},
+                      "area": {"bbox": [12.4, 41.9, 12.5, 42.0]},
+                      "windows": {"pre": ["2021-01-01", "2021-01-09"],
+                                  "post": ["2021-01-10", "2021-01-20"]},
+                      "scenes": ["s"], "processing": {"snap": {"orbit_type": "fast"}}})
 
 
 # ------------------------------------------------------------------------------------
@@ -310,7 +225,7 @@ def test_successful_run_converted_validated_with_provenance(fixtures_dir: Path, 
     for tag in REQUIRED_TAGS:
         assert tag in info.tags
     assert info.tags["pass"] == "DESCENDING" and info.tags["relative_orbit"] == "79"
-    assert info.tags["acquisition_time"] == "2021-01-19T03:16:53Z"
+    assert info.tags["acquisition_time"] == "2021-01-19T03:16:53.799379Z"  # one format, both engines
     assert info.tags["orbit_source"] == "POEORB" and info.tags["engine"] == "snap"
     assert info.tags["product_id"] == SCENE_NAME[:-4]
     assert info.tags["polarisations"] == "VV,VH"
@@ -424,7 +339,8 @@ def test_registered_through_preprocess(fixtures_dir: Path, tmp_path: Path, gpt) 
     from sarflow.preprocess import SceneTask, run_scene
 
     job = make_job(fixtures_dir, tmp_path, gpt.path)
-    task = SceneTask(job=job, engine=snap.ENGINE, retries=0, product_id=SCENE_NAME[:-4])
+    task = SceneTask(job=job, engine=snap.ENGINE, retries=0, product_id=SCENE_NAME[:-4],
+                     provenance=stage_provenance())
     first = run_scene(task)
     assert first.outcome == "done" and first.engine == "snap" and first.orbit_source == "POEORB"
     assert run_scene(task).outcome == "existing"
@@ -448,7 +364,8 @@ def test_registered_through_preprocess(fixtures_dir: Path, tmp_path: Path, gpt) 
     ("Killed", 1, snap.SnapMemoryError, "raise processing.snap.memory_gb"),
 ])
 def test_failure_classification(gpt, tmp_path: Path, text, rc, kind, fix) -> None:
-    settings = snap.GptSettings.from_options({"memory_gb": 4}, gpt=gpt.path)
+    settings = snap.GptSettings.from_settings(SnapSettings(memory_gb=4), WorkerResources(8.0, 2),
+                                              gpt=gpt.path)
     err = snap.classify_failure(snap.GptRun(rc, 1.0, text), settings, snap.FULL_GRAPH,
                                 tmp_path / "x.log", machine_gb=8)
     assert type(err) is kind and fix in err.one_line()
@@ -483,13 +400,13 @@ def test_real_gpt_runs_the_chain(fixtures_dir: Path, tmp_path: Path) -> None:
         cx, cy = (ext["xmin"] + ext["xmax"]) / 2, (ext["ymin"] + ext["ymax"]) / 2
         grid = Grid.from_bounds(cx - 0.02, cy - 0.02, cx + 0.02, cy + 0.02)
         job = SceneJob(scene=Path(scene), output=tmp_path / "out.tif", grid=grid,
-                       options={"timeout_s": 3600})
+                       settings=SnapSettings(timeout_s=3600))
         result = snap.ENGINE.process(job)
         engines.validate_output(result.output, grid, job.polarisations)
         return
     safe = next((fixtures_dir / "s1").glob("S1B_*.SAFE"))
     job = SceneJob(scene=safe, output=tmp_path / "out.tif", polarisations=["VV"], dem=dem,
-                   grid=Grid.from_bounds(12.47, 41.97, 12.53, 42.03), options={"timeout_s": 1800})
+                   grid=Grid.from_bounds(12.47, 41.97, 12.53, 42.03), settings=SnapSettings(timeout_s=1800))
     try:
         snap.ENGINE.process(job)
     except snap.SnapParameterError:

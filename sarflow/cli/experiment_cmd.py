@@ -25,7 +25,8 @@ def experiment(event_config: Path, grid: bool | None, rows: str | None, engine: 
     from rich.console import Console
 
     from ..errors import ConfigError
-    from ..pipeline import EXPERIMENT_ROWS, RunOptions, experiment_dir, run_experiment
+    from ..experiment import EXPERIMENT_ROWS, experiment_dir, run_experiment
+    from ..pipeline import RunOptions
     from ..report import write_report
 
     cfg = load_event(event_config)

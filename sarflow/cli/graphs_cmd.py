@@ -41,6 +41,11 @@ def list_(as_json: bool) -> None:
     from ..engines.snap import GRAPHS_DIR
 
     rows = [_describe(p) for p in sorted(GRAPHS_DIR.glob("*.xml"))]
+    if not rows:
+        from ..errors import DependencyError
+
+        raise DependencyError(f"no SNAP graphs in {GRAPHS_DIR}: this sarflow installation is "
+                              "incomplete; reinstall it (pip install --force-reinstall sarflow)")
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -71,6 +76,7 @@ def render(event_config: Path, scene: Path, out_xml: Path, dem: Optional[Path],
 
     from ..engines import SceneJob
     from ..engines.snap import GptSettings, find_gpt, gpt_command, render_graph, scene_info
+    from ..preprocess import worker_resources
     from ..workdir import WorkDir
 
     cfg = load_event(event_config)
@@ -83,15 +89,16 @@ def render(event_config: Path, scene: Path, out_xml: Path, dem: Optional[Path],
         notes.append("dem: auto - `sarflow preprocess` mosaics the event DEM and passes it as "
                      "External DEM; this dry run shows SNAP's own DEM "
                      f"({cfg.processing.snap.dem}); use --dem to preview a file")
-    options = cfg.processing.snap.model_dump(mode="json")
+    snap = cfg.processing.snap
     output = WorkDir(cfg.output).scene_output(info.product_id)
     job = SceneJob(scene=scene, output=output, grid=cfg.grid(),
-                   polarisations=list(cfg.polarisations), dem=dem, options=options)
+                   polarisations=list(cfg.polarisations), dem=dem, settings=snap)
     values = render_graph(job, out_xml)
-    gpt = find_gpt(options.get("gpt"))
+    gpt = find_gpt(snap.gpt)
     if gpt is None:
         notes.append("SNAP's gpt is not installed here; install ESA SNAP to run this graph")
-    settings = GptSettings.from_options(options, gpt=gpt or Path("gpt"))
+    settings = GptSettings.from_settings(snap, worker_resources(cfg.processing, "snap"),
+                                         gpt=gpt or Path("gpt"))
     cmd = gpt_command(settings, out_xml, scene, output)
     missing = [p for p in cfg.polarisations if p not in info.polarisations]
     if missing:

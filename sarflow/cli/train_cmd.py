@@ -79,13 +79,13 @@ def train(event_config: Path | None, dataset_dir: Path | None, out_dir: Path | N
     else:
         raise ConfigError("give EVENT.yaml, or --dataset DIR and --out DIR")
     if as_json:
-        click.echo(json.dumps(summary, indent=2, default=float))
+        click.echo(json.dumps(dict(summary.summary), indent=2, default=float))
     else:
-        _print_table(summary)
+        _print_table(summary.summary)
 
 
 def _train_event(path, group, architecture, use_grid, grid, epochs, patience, seed,
-                 max_seconds, progress) -> dict:
+                 max_seconds, progress):
     from ..train import train_event
 
     cfg = load_event(path)
@@ -100,7 +100,7 @@ def _train_event(path, group, architecture, use_grid, grid, epochs, patience, se
 
 
 def _train_dataset(dataset_dir, out_dir, architecture, use_grid, grid, epochs, patience,
-                   seed, max_seconds, progress) -> dict:
+                   seed, max_seconds, progress):
     from ..config import ModelSettings
     from ..train import publish_best, train_grid
 

@@ -11,25 +11,37 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..grid import RasterWriter
-from . import SceneJob, SceneResult, band_names
+from . import SceneJob, SceneResult, band_names, job_tags
+
+
+def _record(product: Any) -> Any:
+    """The catalog record of ``product`` (for tags when the engine runs on its own)."""
+    from ..catalog import SceneRecord
+
+    return SceneRecord(path=product.path, product_id=product.product_id, mission=product.mission,
+                       start=product.start, pass_direction=product.pass_direction,
+                       relative_orbit=product.relative_orbit,
+                       polarisations=list(product.polarisations), product_type=product.kind,
+                       radiometry=product.radiometry, burst=product.burst)
 
 
 def _tags(product: Any, job: SceneJob, facts: dict[str, Any]) -> dict[str, Any]:
+    """The stage's tags (``job.tags``) plus what only this engine knows."""
+    from ..errors import InputError
     from ..regrid import describe_method
     from ..rtc_products import describe_conversion
 
+    tags = job_tags(job, ENGINE, None, record=_record(product))
+    if tags.get("radiometry", product.radiometry) != product.radiometry:
+        raise InputError(f"{product.product_id}: the product holds {product.radiometry}, the "
+                         f"catalog said {tags['radiometry']}; rerun sarflow preprocess")
     return {
-        "product_id": product.product_id,
-        "pass": product.pass_direction,
+        **tags,
         "pass_source": product.pass_source,
-        "relative_orbit": str(product.relative_orbit),
-        "acquisition_time": product.start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "orbit_source": "product (already terrain-corrected)",
-        "engine": "import",
-        "polarisations": ",".join(job.polarisations),
         "radiometry": product.radiometry,
         "units": f"linear {product.radiometry}",
         "product_type": product.kind,
@@ -46,9 +58,15 @@ class ImportEngine:
 
     name = "import"
 
-    def available(self, options: Mapping[str, Any] | None = None) -> bool:
+    def available(self, settings: Any = None) -> bool:
         """Always: it needs only GDAL and numpy."""
         return True
+
+    def version(self, settings: Any = None) -> str:
+        """sarflow's version: the reader is part of it."""
+        from .. import __version__
+
+        return f"sarflow {__version__}"
 
     def process(self, job: SceneJob) -> SceneResult:
         """Read ``job.scene`` (an RTC product) onto ``job.grid`` and write it atomically."""

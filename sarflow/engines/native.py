@@ -34,25 +34,14 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
+from ..config import NativeSettings
 from ..dem import DemSampler
 from ..errors import InputError, ProcessingError, SarflowError
 from ..grid import Grid, RasterWriter, Window
-from . import SceneJob, SceneResult, band_names
+from . import SceneJob, SceneResult, band_names, job_tags
 
-DEFAULTS: dict[str, Any] = {
-    "noise_clip": "floor",      # "floor" or "nan"
-    "noise_floor": 1e-5,        # sigma0 (linear) given to non-positive noise-corrected pixels
-    "block_size": 1024,         # grid pixels per block side
-    "border_limit": 500,        # ESA/SNAP border noise search width (pixels)
-    "trim_threshold": 0.5,      # noise-corrected intensity below which border pixels go
-    "lut_stride": 16,           # grid pixels between geometry lookup nodes
-    "max_halo": 768,            # cap on the layover/shadow context around a block (pixels)
-    "calibration": "sigma0",    # sigma0 (default), beta0 or gamma0
-    "thermal_noise": True,      # subtract the noise LUT
-    "geoid": True,              # the DEM holds EGM96 heights (SRTM); False: ellipsoidal
-    "threads": 1,               # blocks processed at once (the pipeline runs scenes in parallel)
-    "zlevel": 1,                # DEFLATE level of the output (1: fast, 2x quicker than 6)
-}
+DEFAULTS = NativeSettings()
+"""The engine's settings when a job gives none (every knob: :class:`~sarflow.config.NativeSettings`)."""
 
 BORDER_NOISE_IPF = 2.90
 """Products processed before this IPF version carry GRD border noise."""
@@ -486,7 +475,7 @@ class _Scene:
     dem: DemSampler
     grid: Grid
     pols: list[str]
-    opts: dict[str, Any]
+    opts: NativeSettings
     halo: tuple[int, int]
     """Rows and columns of layover/shadow context around each block."""
     reach: float
@@ -525,7 +514,7 @@ class _Scene:
                     "order": nan}
         hmin, hmax = float(h[fin].min()), float(h[fin].max())
         lut = GeometryLUT.build(self.grid, window, hmin, hmax, self.node_geometry,
-                                stride=int(self.opts["lut_stride"]))
+                                stride=int(self.opts.lut_stride))
         geo = lut.evaluate(h)
         geo["order"] = lut.at_height(hmin, "range")
         geo["order"][~fin] = np.nan
@@ -542,7 +531,7 @@ class _Scene:
         if self.dem.geoid:
             from ..sentinel1.geoid import geoid_undulation
 
-            step = int(self.opts["lut_stride"])
+            step = int(self.opts.lut_stride)
             nr = math.ceil((window.height - 1) / step) + 2
             nc = math.ceil((window.width - 1) / step) + 2
             glon, glat = self.grid.lonlat(window.row + np.arange(nr)[:, None] * step,
@@ -555,7 +544,7 @@ class _Scene:
     def backscatter(self, pol: str, win: Window) -> np.ndarray:
         """Calibrated, noise-corrected backscatter (float32) of an image window."""
         lines, pixels = self.shape
-        limit = int(self.opts["border_limit"])
+        limit = int(self.opts.border_limit)
         old = self.prod.ipf < BORDER_NOISE_IPF
         read = win
         edges: list[str] = []
@@ -568,15 +557,15 @@ class _Scene:
             edges = [e for e, hit in (("first", r0 == 0), ("last", r1 == lines),
                                       ("near", c0 == 0), ("far", c1 == pixels)) if hit]
         dn = self.prod.read_dn(pol, read)
-        noise = self.prod.noise_lut(pol, read) if self.opts["thermal_noise"] else None
+        noise = self.prod.noise_lut(pol, read) if self.opts.thermal_noise else None
         power = intensity(dn, noise)
         if edges:
-            trim = float(self.opts["trim_threshold"])
+            trim = float(self.opts.trim_threshold)
             power[border_noise_mask(power, edges, limit, trim)] = np.nan
         power = power[win.row - read.row: win.row - read.row + win.height,
                       win.col - read.col: win.col - read.col + win.width]
-        lut = self.prod.calibration_lut(pol, self.opts["calibration"], win)
-        return calibrate(power, lut, self.opts["noise_clip"], float(self.opts["noise_floor"]))
+        lut = self.prod.calibration_lut(pol, self.opts.calibration, win)
+        return calibrate(power, lut, self.opts.noise_clip, float(self.opts.noise_floor))
 
     # -- one block -----------------------------------------------------------------------------
     def block(self, block: Window) -> np.ndarray:
@@ -604,7 +593,7 @@ class _Scene:
         return out
 
 
-def _open_scene(job: SceneJob, opts: dict[str, Any]) -> _Scene:
+def _open_scene(job: SceneJob, opts: NativeSettings) -> _Scene:
     """Open the product (with the EOF orbit when given), check polarisations and DEM."""
     from ..sentinel1 import open_product
 
@@ -618,7 +607,7 @@ def _open_scene(job: SceneJob, opts: dict[str, Any]) -> _Scene:
     if job.dem is None:
         raise InputError("the native engine needs a DEM: set dem: in the config "
                          "(a GeoTIFF, or auto with dem_dir)")
-    dem = DemSampler(job.dem, geoid=bool(opts["geoid"]))
+    dem = DemSampler(job.dem, geoid=bool(opts.geoid))
     dem.check_covers(job.grid)
     hmin, hmax = dem.height_range(job.grid)
     pols = [p.upper() for p in job.polarisations]
@@ -626,17 +615,17 @@ def _open_scene(job: SceneJob, opts: dict[str, Any]) -> _Scene:
     # layover reaches dh / tan(29 deg), shadow dh * tan(46 deg) across track (IW incidences);
     # the relief that counts includes the context around the grid, so look twice
     factor = max(1 / math.tan(math.radians(29.0)), math.tan(math.radians(46.0)))
-    halo = _halo(job.grid, geom, (hmax - hmin) * factor, 0.5 * (hmin + hmax), int(opts["max_halo"]))
+    halo = _halo(job.grid, geom, (hmax - hmin) * factor, 0.5 * (hmin + hmax), int(opts.max_halo))
     g = job.grid
     lo, hi = dem.height_range(Grid(g.col0 - halo[1], g.row0 + halo[0], g.width + 2 * halo[1],
                                    g.height + 2 * halo[0], g.spacing))
     reach = (max(hi, hmax) - min(lo, hmin)) * factor
-    halo = _halo(job.grid, geom, reach, 0.5 * (hmin + hmax), int(opts["max_halo"]))
+    halo = _halo(job.grid, geom, reach, 0.5 * (hmin + hmax), int(opts.max_halo))
     scene = _Scene(prod, geom, dem, job.grid, pols, opts, halo, reach + 50.0,
                    list(getattr(prod, "notes", [])))
     if prod.ipf < BORDER_NOISE_IPF:
         scene.notes.append(f"IPF {prod.ipf_version}: GRD border noise removed "
-                           f"(limit {opts['border_limit']} px, threshold {opts['trim_threshold']})")
+                           f"(limit {opts.border_limit} px, threshold {opts.trim_threshold})")
     else:
         scene.notes.append(f"IPF {prod.ipf_version} >= {BORDER_NOISE_IPF:.2f}: no GRD border "
                            "noise to remove (ESA removes it in the processor)")
@@ -677,23 +666,11 @@ def _check_overlap(scene: _Scene, hmin: float, hmax: float) -> None:
 
 
 def _tags(scene: _Scene, job: SceneJob) -> dict[str, Any]:
-    prod = scene.prod
-    start = prod.start.astimezone(_dt.timezone.utc)
-    tags = {
-        "product_id": prod.id,
-        "pass": prod.pass_direction,
-        "relative_orbit": str(prod.relative_orbit),
-        "acquisition_time": start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "orbit_source": prod.orbit_source,
-        "engine": "native",
-        "polarisations": ",".join(scene.pols),
-        "ipf_version": prod.ipf_version,
-        "dem": str(job.dem),
-        "units": f"linear {scene.opts['calibration']}",
-        "parameters": {k: scene.opts[k] for k in DEFAULTS},
-        "notes": scene.notes,
-    }
-    return tags
+    """The stage's tags (``job.tags``) plus what only this engine knows."""
+    return {**job_tags(job, ENGINE, scene.opts), "orbit_source": scene.prod.orbit_source,
+            "ipf_version": scene.prod.ipf_version, "dem": str(job.dem),
+            "units": f"linear {scene.opts.calibration}",
+            "parameters": scene.opts.model_dump(mode="json"), "notes": scene.notes}
 
 
 class NativeEngine:
@@ -701,27 +678,30 @@ class NativeEngine:
 
     name = "native"
 
-    def available(self, options: Mapping[str, Any] | None = None) -> bool:
+    def available(self, settings: NativeSettings | None = None) -> bool:
         """Always: numpy and GDAL are sarflow's own dependencies."""
         return True
+
+    def version(self, settings: NativeSettings | None = None) -> str:
+        """sarflow's version: this engine is part of it."""
+        from .. import __version__
+
+        return f"sarflow {__version__}"
 
     def process(self, job: SceneJob) -> SceneResult:
         """Turn one scene into sigma0 (and layover/shadow) on ``job.grid``, atomically."""
         t0 = time.perf_counter()
-        opts = {**DEFAULTS, **{k: v for k, v in (job.options or {}).items() if v is not None}}
-        if opts["noise_clip"] not in ("floor", "nan"):
-            raise InputError(f"noise_clip {opts['noise_clip']!r}: use floor or nan")
-        if opts["calibration"] not in ("sigma0", "beta0", "gamma0"):
-            raise InputError(f"calibration {opts['calibration']!r}: use sigma0, beta0 or gamma0")
+        opts = job.settings if job.settings is not None else DEFAULTS
+        if not isinstance(opts, NativeSettings):
+            raise InputError(f"the native engine takes NativeSettings, not {type(opts).__name__}")
         scene = _open_scene(job, opts)
         bands = band_names(scene.pols)
-        if opts["calibration"] != "sigma0":
-            bands = [b.replace("sigma0_", f"{opts['calibration']}_") for b in bands]
+        if opts.calibration != "sigma0":
+            bands = [b.replace("sigma0_", f"{opts.calibration}_") for b in bands]
         try:
             with RasterWriter(job.output, job.grid, len(bands), bands, _tags(scene, job),
-                              options=(f"ZLEVEL={int(opts['zlevel'])}",)) as w:
-                for block, data in _run_blocks(scene, int(opts["block_size"]),
-                                               max(1, int(opts["threads"]))):
+                              options=(f"ZLEVEL={int(opts.zlevel)}",)) as w:
+                for block, data in _run_blocks(scene, int(opts.block_size), opts.threads):
                     w.write(data, block)
         except SarflowError:
             raise

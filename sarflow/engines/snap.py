@@ -35,11 +35,14 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from ..errors import ConfigError, DependencyError, InputError, ProcessingError, SarflowError
 from ..grid import Grid
-from . import MASK_BAND, SceneJob, SceneResult, band_names, validate_output
+from ..config import SnapSettings
+from ..resources import graphs_dir
+from . import (MASK_BAND, SceneJob, SceneResult, WorkerResources, band_names, job_tags,
+               validate_output)
 
 log = logging.getLogger(__name__)
 
-GRAPHS_DIR = Path(__file__).resolve().parents[2] / "graphs"
+GRAPHS_DIR = graphs_dir()
 FULL_GRAPH = GRAPHS_DIR / "s1_grd_sigma0.xml"
 STAGE_GRAPHS = tuple(GRAPHS_DIR / f"s1_grd_sigma0_{n}.xml"
                      for n in ("1_noise", "2_calibrate", "3_terrain"))
@@ -126,17 +129,11 @@ def find_gpt(configured: str | os.PathLike | None = None) -> Path | None:
     return Path(found) if found else None
 
 
-def _memory_gb() -> float:
-    import psutil
-
-    return psutil.virtual_memory().total / 2**30
-
-
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+HEAP_SHARE = 0.7
+"""Share of a worker's memory given to gpt's JVM heap (the rest: JVM overhead, GDAL, OS)."""
+CACHE_SHARE = 0.6
+"""Share of the heap given to SNAP's tile cache (SNAP's own advice)."""
+MIN_HEAP_GB = 1.0
 
 
 @dataclass(frozen=True)
@@ -150,28 +147,27 @@ class GptSettings:
     timeout_s: float
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any], gpt: Path | None = None,
-                     machine_gb: float | None = None, cpus: int | None = None) -> "GptSettings":
-        """Settings from ``processing.snap`` keys; unset ones derived from the machine.
+    def from_settings(cls, settings: SnapSettings, resources: WorkerResources,
+                      gpt: Path | None = None) -> "GptSettings":
+        """One gpt process's settings: the config's where set, else sized to its worker.
 
-        Default heap: 75 % of the machine's memory (or of ``memory_per_worker_gb`` when
-        the preprocess stage runs several scenes at once), at least 2 GB; tile cache: 60 %
-        of the heap (SNAP's advice); threads: the cores this process may use.
+        The rule (each part overridable in ``processing.snap``): JVM heap
+        :data:`HEAP_SHARE` of the worker's memory (at least :data:`MIN_HEAP_GB`), tile cache
+        :data:`CACHE_SHARE` of the heap (SNAP's advice), ``-q`` threads the worker's cores.
+        With several workers on one machine each gets its share, never the whole machine.
         """
-        exe = gpt or find_gpt(options.get("gpt"))
+        exe = gpt or find_gpt(settings.gpt)
         if exe is None:
             raise SnapNotFoundError(f"SNAP's gpt was not found; {SNAP_INSTALL_HINT}")
-        total = machine_gb if machine_gb is not None else _memory_gb()
-        share = options.get("memory_per_worker_gb") or total
-        memory = float(options.get("memory_gb") or max(2.0, round(0.75 * min(share, total), 1)))
-        cache = float(options.get("tile_cache_gb") or round(0.6 * memory, 1))
+        memory = float(settings.memory_gb or max(MIN_HEAP_GB,
+                                                 round(HEAP_SHARE * resources.memory_gb, 1)))
+        cache = float(settings.tile_cache_gb or round(CACHE_SHARE * memory, 1))
         if cache >= memory:
             raise ConfigError(f"processing.snap.tile_cache_gb = {cache:g} must be smaller than "
                               f"the JVM heap memory_gb = {memory:g} (about 60 % of it)")
-        threads = int(options.get("threads") or (cpus if cpus is not None else _cpus()))
-        timeout = float(options.get("timeout_s") or 7200)
+        threads = int(settings.threads or max(1, resources.cores))
         return cls(gpt=Path(exe), memory_gb=memory, tile_cache_gb=cache, threads=threads,
-                   timeout_s=timeout)
+                   timeout_s=float(settings.timeout_s))
 
     def args(self) -> list[str]:
         """gpt's own options: ``-J-Xmx`` heap, ``-q`` threads, ``-c`` tile cache, ``-e``."""
@@ -231,24 +227,25 @@ def _dem_nodata(dem: Path) -> float:
 def graph_values(job: SceneJob) -> dict[str, dict[str, str]]:
     """Per node, the parameter values the engine sets for ``job`` (strings, as in XML)."""
     pols = ",".join(job.polarisations)
-    orbit_type = _orbit_choice(job.options)[0]
+    opts = _settings(job)
+    orbit_type = _orbit_choice(opts)[0]
     spacing = job.grid.spacing
     tc = {"pixelSpacingInDegree": repr(spacing),
           "pixelSpacingInMeter": repr(spacing * math.pi / 180 * WGS84_A),
           "standardGridOriginX": repr(-spacing / 2), "standardGridOriginY": repr(spacing / 2),
           "saveLayoverShadowMask": "true"}
-    dem = job.dem or _dem_path_option(job.options.get("dem"))
+    dem = job.dem or _dem_path_option(opts.dem)
     if dem is not None:
         if not Path(dem).is_file():
             raise InputError(f"DEM {dem} does not exist; set dem: in the event config to a GeoTIFF")
         tc.update(demName="External DEM", externalDEMFile=str(Path(dem).resolve()),
                   externalDEMNoDataValue=repr(_dem_nodata(Path(dem))), externalDEMApplyEGM="true")
     else:
-        tc.update(demName=str(job.options.get("dem") or "SRTM 1Sec HGT"))
-    margin = float(job.options.get("region_margin_deg", REGION_MARGIN_DEG))
+        tc.update(demName=str(opts.dem or "SRTM 1Sec HGT"))
+    margin = float(opts.region_margin_deg)
     return {
         "Apply-Orbit-File": {"orbitType": orbit_type,
-                             "continueOnFail": _bool(job.options.get("orbit_continue_on_fail"))},
+                             "continueOnFail": _bool(opts.orbit_continue_on_fail)},
         "Remove-GRD-Border-Noise": {"selectedPolarisations": pols},
         "ThermalNoiseRemoval": {"selectedPolarisations": pols},
         "Calibration": {"selectedPolarisations": pols},
@@ -268,8 +265,17 @@ def _dem_path_option(value: Any) -> Path | None:
     return None
 
 
-def _orbit_choice(options: Mapping[str, Any]) -> tuple[str, str]:
-    key = str(options.get("orbit_type", "precise")).lower()
+def _settings(job: SceneJob) -> SnapSettings:
+    """The job's SNAP settings (the defaults when it has none)."""
+    if job.settings is None:
+        return SnapSettings()
+    if not isinstance(job.settings, SnapSettings):
+        raise ConfigError(f"the SNAP engine takes SnapSettings, not {type(job.settings).__name__}")
+    return job.settings
+
+
+def _orbit_choice(settings: SnapSettings) -> tuple[str, str]:
+    key = str(settings.orbit_type).lower()
     if key not in ORBIT_TYPES:
         raise ConfigError(f"processing.snap.orbit_type = {key!r}: choose precise or restituted")
     return ORBIT_TYPES[key]
@@ -429,7 +435,7 @@ def classify_failure(run: GptRun, settings: GptSettings, graph: Path, log_path: 
             f"{graph.name}: the graphs target SNAP 9-14; update SNAP (https://step.esa.int) or "
             f"delete <{m.group('par')}> from the graph; {where}")
     if NO_HEAP.search(text):
-        total = machine_gb if machine_gb is not None else _memory_gb()
+        total = machine_gb if machine_gb is not None else WorkerResources.of_machine().memory_gb
         return SnapMemoryError(
             f"the JVM could not reserve its {settings.memory_gb:g} GB heap (machine: "
             f"{total:.0f} GB); lower processing.snap.memory_gb or run fewer workers; {where}")
@@ -614,10 +620,10 @@ def convert_output(snap_tif: Path, job: SceneJob, tags: Mapping[str, object]) ->
 # the engine
 # ------------------------------------------------------------------------------------
 
-def _orbit_source(options: Mapping[str, Any], log_text: str) -> str:
+def _orbit_source(settings: SnapSettings, log_text: str) -> str:
     """POEORB / RESORB as asked; ``annotation`` if SNAP went on without an orbit file."""
-    source = _orbit_choice(options)[1]
-    if options.get("orbit_continue_on_fail") and ORBIT.search(log_text):
+    source = _orbit_choice(settings)[1]
+    if settings.orbit_continue_on_fail and ORBIT.search(log_text):
         return "annotation"
     return source
 
@@ -647,12 +653,17 @@ class SnapEngine:
 
     name = "snap"
 
-    def available(self, options: Mapping[str, Any] | None = None) -> bool:
-        """True when gpt is configured (``options['gpt']``), on PATH or under ``$SNAP_HOME/bin``."""
-        return find_gpt((options or {}).get("gpt")) is not None
+    def available(self, settings: SnapSettings | None = None) -> bool:
+        """True when gpt is configured (``settings.gpt``), on PATH or under ``$SNAP_HOME/bin``."""
+        return find_gpt(settings.gpt if settings is not None else None) is not None
+
+    def version(self, settings: SnapSettings | None = None) -> str:
+        """SNAP's version, from the ``VERSION.txt`` of the installation gpt belongs to."""
+        exe = find_gpt(settings.gpt if settings is not None else None)
+        return snap_version(exe) if exe is not None else "SNAP (not found)"
 
     def settings(self, job: SceneJob) -> GptSettings:
-        return GptSettings.from_options(job.options)
+        return GptSettings.from_settings(_settings(job), job.worker())
 
     def process(self, job: SceneJob) -> SceneResult:
         """Render, run gpt, convert onto the grid, validate; raise a typed error on failure."""
@@ -664,12 +675,12 @@ class SnapEngine:
             raise InputError(f"{job.scene.name} has {','.join(info.polarisations)} only, not "
                              f"{','.join(missing)}; set polarisations: accordingly")
         output = Path(job.output)
-        graphs = rendered_graph_paths(output, bool(job.options.get("split")))
+        graphs = rendered_graph_paths(output, bool(_settings(job).split))
         for template, path in graphs:
             values = render_graph(job, path, template)
         with _scratch(output) as scratch:
             produced, runs = self._run_chain(job, settings, [p for _, p in graphs], scratch)
-            orbit_source = _orbit_source(job.options, "".join(r.log_text for r in runs))
+            orbit_source = _orbit_source(_settings(job), "".join(r.log_text for r in runs))
             tags = _tags(job, info, values, orbit_source, graphs, runs)
             notes = convert_output(produced, job, tags)
         if job.orbit_dir is not None:
@@ -722,17 +733,24 @@ def rendered_graph_paths(output: Path, split: bool) -> list[tuple[Path, Path]]:
 
 def _tags(job: SceneJob, info: SceneInfo, values: Mapping[str, Mapping[str, str]],
           orbit_source: str, graphs: Sequence[tuple[Path, Path]], runs: Sequence[GptRun]) -> dict:
-    """Tags of the scene output: the required ones plus provenance (graphs, commands, DEM)."""
+    """The stage's tags (``job.tags``) plus SNAP's provenance (graphs, commands, DEM)."""
     tc = values["Terrain-Correction"]
-    return {"product_id": info.product_id, "pass": info.pass_,
-            "relative_orbit": str(info.relative_orbit),
-            "acquisition_time": info.acquisition_time, "orbit_source": orbit_source,
-            "engine": "snap", "polarisations": ",".join(job.polarisations),
+    return {**job_tags(job, ENGINE, _settings(job)), "orbit_source": orbit_source,
             "units": "linear sigma0", "graphs": ",".join(p.name for _, p in graphs),
             "gpt_commands": [subprocess.list2cmdline(r.command) for r in runs],
             "scene": str(job.scene), "dem": tc.get("externalDEMFile") or tc["demName"],
-            "region": region_wkt(job.grid, float(job.options.get("region_margin_deg",
-                                                                 REGION_MARGIN_DEG)))}
+            "region": values["Subset"]["geoRegion"]}
+
+
+def snap_version(gpt: Path) -> str:
+    """``SNAP <version>`` from the installation's VERSION.txt (``SNAP (version unknown)``)."""
+    for folder in (gpt.resolve().parent.parent, gpt.resolve().parent):
+        text = folder / "VERSION.txt"
+        if text.is_file():
+            m = re.search(r"(\d+\.\d+(?:\.\d+)?)", text.read_text(errors="replace"))
+            if m:
+                return f"SNAP {m.group(1)}"
+    return "SNAP (version unknown)"
 
 
 ENGINE = SnapEngine()

@@ -23,9 +23,11 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from ..grid import Grid, RasterWriter, Window, atomic_path, raster_info, read_raster
+from ..products import raster_fingerprint, rasters_current
+from ..provenance import Provenance
 from ..workdir import WorkDir
 from .kernel import DB_NOTE, nanmedian_stack, to_db
-from .scenes import (PASSES, POLS, WINDOWS, Acquisition, Selection, check_polarisations, digest,
+from .scenes import (PASSES, POLS, WINDOWS, Acquisition, Selection, check_polarisations,
                      scan, select)
 
 log = logging.getLogger("sarflow.stack")
@@ -249,17 +251,9 @@ def plan_outputs(wd: WorkDir, sel: Selection, common: dict) -> dict[str, Output]
     return outs
 
 
-def _up_to_date(outs: dict[str, Output], grid: Grid, key: str) -> bool:
-    for o in outs.values():
-        if not o.path.is_file():
-            return False
-        try:
-            info = raster_info(o.path)
-        except Exception:  # noqa: BLE001 - any unreadable output is simply redone
-            return False
-        if info.tags.get("stack_digest") != key or info.grid != grid:
-            return False
-    return True
+def _up_to_date(outs: dict[str, Output], grid: Grid, prov: Provenance) -> bool:
+    """Every output exists on the grid and records ``prov`` (the one currency rule)."""
+    return rasters_current([o.path for o in outs.values()], prov, grid)
 
 
 # ------------------------------------------------------------------------------------
@@ -375,14 +369,14 @@ def stack_event(cfg, *, workers: int | None = None, scheduler: str | None = None
     scenes = scan(wd.preprocessed, grid, POLS)
     sel = select(scenes, cfg.pre_window(), cfg.post_window(), cfg.event.time)
     settings = {"grid": grid.to_dict(), "algorithm": ALGORITHM, "event_time": cfg.event.time}
-    key = digest(sel, settings)
+    prov = stack_provenance(sel, settings)
     common = {"stage": "stack", "event": cfg.name, "event_time": cfg.event.time.isoformat(),
               "units": "dB", "db_conversion": DB_NOTE, "masking": MASK_NOTE,
               "radiometry": sel.radiometry, "left_out": sel.left_out,
-              "stack_digest": key, "algorithm": ALGORITHM}
+              "provenance": prov.to_json(), "algorithm": ALGORITHM}
     outs = plan_outputs(wd, sel, common)
     paths = {name: o.path for name, o in outs.items()}
-    if not force and _up_to_date(outs, grid, key):
+    if not force and _up_to_date(outs, grid, prov):
         log.info("stack outputs are up to date (%s); nothing to do", wd.stack)
         return paths
     for s in sel.ignored:
@@ -412,13 +406,24 @@ def stack_event(cfg, *, workers: int | None = None, scheduler: str | None = None
             for name, arr in result.items():
                 writers[name].write(arr, window)
             advance()
-    _write_state(wd, key, sel, paths)
+    _write_state(wd, prov, sel, paths)
     return paths
 
 
-def _write_state(wd: WorkDir, key: str, sel: Selection, paths: dict[str, Path]) -> None:
+def stack_provenance(sel: Selection, settings: dict) -> Provenance:
+    """What decides the stack: every scene output in each (pass, window) stack (by its own
+    provenance digest, or its file fingerprint when another tool made it), the single
+    pre/post pair, the grid, the algorithm and the event time."""
+    scenes = {f"{p}_{w}": [[s.product_id, raster_fingerprint(s.path)] for a in acqs for s in a.scenes]
+              for (p, w), acqs in sorted(sel.stacks.items())}
+    scenes["single"] = [getattr(sel.nearest_pre, "product_id", None),
+                        getattr(sel.nearest_post, "product_id", None)]
+    return Provenance(stage="stack", settings=settings, inputs=scenes)
+
+
+def _write_state(wd: WorkDir, prov: Provenance, sel: Selection, paths: dict[str, Path]) -> None:
     """Record the selection beside the outputs (state/stack.json belongs to the pipeline)."""
-    state = {"stage": "stack", "digest": key, "selection": sel.describe(),
+    state = {"stage": "stack", "provenance": prov.to_dict(), "selection": sel.describe(),
              "outputs": {k: str(v) for k, v in paths.items()}}
     target = selection_path(wd)
     with atomic_path(target) as tmp:

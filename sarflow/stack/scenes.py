@@ -4,14 +4,11 @@ the event grid, and sort them into pass direction x pre/post window."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..engines import MASK_BAND, REQUIRED_TAGS
+from ..products import MASK_BAND, STACK_TAGS
 from ..errors import ConfigError, InputError
 from ..grid import Grid, raster_info
 
@@ -126,7 +123,7 @@ def read_scene(path: Path, grid: Grid, polarisations: Sequence[str]) -> SceneFil
     """Describe one scene output; raise unless it is on ``grid`` with the needed bands/tags."""
     info = raster_info(path)
     grid.check_same(info.grid, what=str(path))
-    missing = [t for t in REQUIRED_TAGS if t not in info.tags]
+    missing = [t for t in STACK_TAGS if t not in info.tags]
     if missing:
         raise InputError(f"{path}: missing tags {missing}; it is not a sarflow scene output "
                          "(rerun sarflow preprocess)")
@@ -239,16 +236,3 @@ def check_polarisations(polarisations: Sequence[str]) -> None:
     if set(polarisations) != set(POLS):
         raise ConfigError(f"polarisations: {list(polarisations)} is not allowed: the stacker's "
                           "six groups need both VV and VH; set polarisations: [VV, VH]")
-
-
-def digest(selection: Selection, extra: dict) -> str:
-    """A fingerprint of the inputs (paths, sizes, mtimes) and settings of a stack run."""
-    items = []
-    for key, acqs in sorted(selection.stacks.items()):
-        for s in (s for a in acqs for s in a.scenes):
-            st = os.stat(s.path)
-            items.append([list(key), str(s.path), st.st_size, st.st_mtime_ns])
-    items.append(["single", getattr(selection.nearest_pre, "product_id", None),
-                  getattr(selection.nearest_post, "product_id", None)])
-    blob = json.dumps([items, extra], sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,59 @@
+"""`sarflow predict MODEL.keras GROUP_RASTER.tif -o OUT`: map landslides over a whole area."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+_existing = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.command()
+@click.argument("model", metavar="MODEL.keras", type=_existing)
+@click.argument("raster", metavar="GROUP_RASTER.tif", type=_existing)
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for probability.tif, mask.tif and landslides.gpkg.")
+@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=None, help="Probability at or above which a pixel is a landslide "
+              "(default: the model's, else 0.5).")
+@click.option("--overlap", type=click.IntRange(min=0), default=None,
+              help="Pixels by which neighbouring windows overlap (default: patch size / 4).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Windows per inference batch.")
+@click.option("--min-area", "min_area", type=click.FloatRange(min=0), default=0.0,
+              show_default=True, help="Leave out polygons smaller than this (square metres).")
+@click.option("--bbox", nargs=4, type=float, default=None, metavar="W S E N",
+              help="Map only this part of the raster (degrees).")
+@click.pass_context
+def predict(ctx: click.Context, model: Path, raster: Path, output: Path,
+            threshold: float | None, overlap: int | None, batch_size: int, min_area: float,
+            bbox: tuple[float, float, float, float] | None) -> None:
+    """Map landslides on GROUP_RASTER.tif with a trained MODEL.keras.
+
+    Sliding windows of the model's patch size, overlapping and smoothly blended; writes a
+    probability GeoTIFF, a 0/1 mask GeoTIFF (255 where the input has no data) and a
+    GeoPackage of landslide polygons with their area in square metres, all on the input grid.
+    """
+    from rich.console import Console
+
+    from ..grid import Grid, raster_info
+    from ..predict import predict_raster
+
+    window = None
+    if bbox:
+        full = raster_info(raster).grid
+        part = full.intersection(Grid.from_bounds(*bbox, spacing=full.spacing))
+        if part is None:
+            from ..errors import InputError
+
+            raise InputError(f"--bbox {list(bbox)} does not overlap the raster {full.bounds}")
+        window = full.window_of(part)
+    quiet = bool(ctx.obj and ctx.obj.get("quiet"))
+    paths = predict_raster(model, raster, output, threshold=threshold, overlap=overlap,
+                           batch_size=batch_size, min_area_m2=min_area, window=window,
+                           progress=not quiet)
+    if not quiet:
+        console = Console()
+        for name, path in paths.items():
+            console.print(f"{name:12s} {path}")

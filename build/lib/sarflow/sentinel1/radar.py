@@ -1,0 +1,172 @@
+"""Range-Doppler geometry of a GRD image: ground (lat, lon, h) <-> image (line, pixel).
+
+Forward: zero-Doppler time t and slant range R of the point (Newton, on a Chebyshev fit
+of the orbit over the scene); line = (t - t_first - R / c) / dt_az + offset; pixel from
+the ground-to-slant-range polynomial nearest in azimuth time, inverted by Newton.
+
+The ``R / c`` term is the residual bistatic correction of ESA's processor (half the
+two-way slant range time): the azimuth time of a (line, pixel) is
+``t_first + line * dt_az + (tau - tau_ref) / 2`` with ``tau = 2 R / c``.  Its factor
+(``bistatic``, 1 for ESA products to 1e-3) and ``offset`` (lines; ``tau_ref / (2 dt_az)``
+plus, for old products, their constant azimuth offset) are fitted once by least squares on
+the annotation's geolocation grid with the annotation orbit, the orbit ESA computed the grid
+with; they stay when a precise orbit replaces it.  A producer of synthetic products should
+write grids with the same convention (or pass ``bistatic``/``line_offset`` explicitly).
+The nearest conversion polynomial (not an interpolation between two) reproduces the grid's
+pixel exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .annotation import Swath
+from .geometry import C, geodetic_to_ecef, range_doppler_to_ground, zero_doppler
+from .orbit import Orbit, PolyOrbit
+
+_CHUNK = 1 << 19  # points per vectorised batch (memory stays ~100 MB)
+_ORBIT_MARGIN = 60.0  # s of orbit fitted either side of the image
+_FIT_TOLERANCE = 2e-2  # m (0.002 px): a polynomial orbit further than this from the vectors is not used
+
+
+class GrdGeometry:
+    """Geolocation of one polarisation's image with a given orbit."""
+
+    def __init__(self, swath: Swath, orbit: Orbit, line_offset: float | None = None,
+                 bistatic: float | None = None) -> None:
+        self.swath = swath
+        self.orbit = orbit
+        self.fast_orbit = _fast_orbit(orbit, swath)
+        self.ati = swath.azimuth_time_interval
+        self.rps = swath.range_pixel_spacing
+        self.t_first = orbit.to_seconds(swath.first_line_time)
+        conv = swath.conversions
+        self.conv_time = np.asarray(orbit.to_seconds(conv.azimuth_time))
+        self.sr0, self.gr0 = conv.sr0, conv.gr0
+        self.srgr, self.grsr = conv.srgr, conv.grsr
+        self._srgr_t = np.ascontiguousarray(conv.srgr.T)
+        self._grsr_t = np.ascontiguousarray(conv.grsr.T)
+        dgrsr = conv.grsr[:, 1:] * np.arange(1, conv.grsr.shape[1])[None, :]
+        self._dgrsr_t = np.ascontiguousarray(dgrsr.T)
+        if line_offset is None or bistatic is None:
+            fit_beta, fit_offset = fit_timing(swath)
+            bistatic = fit_beta if bistatic is None else bistatic
+            line_offset = fit_offset if line_offset is None else line_offset
+        self.bistatic = float(bistatic)
+        self.line_offset = float(line_offset)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _nearest(self, t: np.ndarray) -> np.ndarray:
+        """Index of the conversion polynomial nearest in azimuth time to each ``t``."""
+        ct = self.conv_time
+        if ct.size == 1:
+            return np.zeros(t.shape, dtype=np.intp)
+        j = np.clip(np.searchsorted(ct, t), 1, ct.size - 1)
+        return np.where(np.abs(t - ct[j - 1]) <= np.abs(ct[j] - t), j - 1, j)
+
+    def _slant_to_ground(self, k: np.ndarray, rng: np.ndarray) -> np.ndarray:
+        """Ground range (m) whose ground-to-slant polynomial ``k`` gives slant range ``rng``."""
+        g = _horner(self._srgr_t, k, rng - self.sr0[k])  # first guess, within centimetres
+        for _ in range(2):  # Newton: quadratic convergence from centimetres (metres at worst)
+            x = g - self.gr0[k]
+            g = g - (_horner(self._grsr_t, k, x) - rng) / _horner(self._dgrsr_t, k, x)
+        return g
+
+    # -- public -----------------------------------------------------------------------------
+    def image_coordinates(self, lat: np.ndarray, lon: np.ndarray, height: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """Image (line, pixel) of points at WGS84 lat/lon (degrees) and ellipsoidal height (m)."""
+        lat, lon, height = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64)
+                                                 for a in (lat, lon, height)))
+        shape = lat.shape
+        lat, lon, height = lat.ravel(), lon.ravel(), height.ravel()
+        line = np.empty(lat.size)
+        pixel = np.empty(lat.size)
+        t_guess = self.t_first + 0.5 * self.swath.lines * self.ati
+        for s in range(0, lat.size, _CHUNK):
+            sl = slice(s, s + _CHUNK)
+            xyz = geodetic_to_ecef(lat[sl], lon[sl], height[sl])
+            t, rng = zero_doppler(self.fast_orbit, xyz, t0=t_guess)
+            ln = (t - self.t_first - self.bistatic * rng / C) / self.ati + self.line_offset
+            k = self._nearest(self.t_first + ln * self.ati)
+            line[sl] = ln
+            pixel[sl] = self._slant_to_ground(k, rng) / self.rps
+        return line.reshape(shape), pixel.reshape(shape)
+
+    def pixel_of(self, line: np.ndarray, slant_range: np.ndarray) -> np.ndarray:
+        """Image pixel of a slant range (m) at image line ``line`` (the nearest conversion
+        polynomial in azimuth time, inverted exactly)."""
+        line, slant_range = np.broadcast_arrays(np.asarray(line, dtype=np.float64),
+                                                np.asarray(slant_range, dtype=np.float64))
+        k = self._nearest(self.t_first + line.ravel() * self.ati)
+        return (self._slant_to_ground(k, slant_range.ravel()) / self.rps).reshape(line.shape)
+
+    def range_time(self, line: np.ndarray, pixel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Zero-Doppler time (s since the orbit epoch) and slant range (m) of image positions."""
+        line, pixel = np.broadcast_arrays(np.asarray(line, dtype=np.float64),
+                                          np.asarray(pixel, dtype=np.float64))
+        k = self._nearest(self.t_first + line.ravel() * self.ati)
+        rng = _horner(self._grsr_t, k, pixel.ravel() * self.rps - self.gr0[k])
+        t = self.t_first + (line.ravel() - self.line_offset) * self.ati + self.bistatic * rng / C
+        return t.reshape(line.shape), rng.reshape(line.shape)
+
+    def ground_coordinates(self, line: np.ndarray, pixel: np.ndarray, height: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """WGS84 (lat, lon) of image positions at ellipsoidal ``height`` (m)."""
+        line, pixel, height = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64)
+                                                    for a in (line, pixel, height)))
+        t, rng = self.range_time(line, pixel)
+        lat, lon = range_doppler_to_ground(self.fast_orbit, t.ravel(), rng.ravel(),
+                                           height.ravel(), look="right")
+        return lat.reshape(line.shape), lon.reshape(line.shape)
+
+
+def fit_timing(swath: Swath) -> tuple[float, float]:
+    """(bistatic factor, line offset) that make the model reproduce the geolocation grid,
+    by least squares with the annotation orbit; (1, median offset) for a degenerate grid."""
+    orbit = swath.orbit
+    g = swath.geolocation_grid
+    t_first = orbit.to_seconds(swath.first_line_time)
+    xyz = geodetic_to_ecef(g.latitude, g.longitude, g.height)
+    t, rng = zero_doppler(orbit, xyz, t0=t_first)
+    ati = swath.azimuth_time_interval
+    y = g.line - (t - t_first) / ati
+    x = -(rng / C) / ati
+    ok = np.isfinite(y) & np.isfinite(x)
+    if ok.sum() >= 3 and np.ptp(x[ok]) > 0.05:  # range spread worth a tenth of a line
+        a = np.stack([x[ok], np.ones(ok.sum())], axis=1)
+        (beta, offset), *_ = np.linalg.lstsq(a, y[ok], rcond=None)
+        return float(beta), float(offset)
+    return 1.0, float(np.median(y[ok] - x[ok])) if ok.any() else 0.0
+
+
+def line_offset_for(reference_range_time: float, azimuth_time_interval: float) -> float:
+    """The line offset of ESA's convention for a reference two-way range time tau_ref (s)."""
+    return reference_range_time / (2.0 * azimuth_time_interval)
+
+
+def _fast_orbit(orbit: Orbit, swath: Swath) -> Orbit | PolyOrbit:
+    """A polynomial fit of the orbit around the image when it matches the vectors to 2 cm.
+
+    The degree follows the span the state vectors cover (short spans, as in old products'
+    1 s annotations, get a low degree so that points beyond the image extrapolate sanely).
+    """
+    t0 = max(orbit.to_seconds(swath.first_line_time) - _ORBIT_MARGIN, orbit.start)
+    t1 = min(orbit.to_seconds(swath.last_line_time) + _ORBIT_MARGIN, orbit.stop)
+    span = t1 - t0
+    if span < 5.0:
+        return orbit
+    degree = 11 if span >= 100.0 else (7 if span >= 50.0 else 5)
+    poly = orbit.polynomial(t0, t1, degree=degree)
+    check = np.linspace(t0, t1, 97)
+    err = np.linalg.norm(poly.position(check) - orbit.position(check), axis=1).max()
+    return poly if err < _FIT_TOLERANCE else orbit
+
+
+def _horner(coef_t: np.ndarray, k: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Per-point polynomials: sum_i coef_t[i, k[n]] * x[n] ** i (coefficients by row)."""
+    out = coef_t[-1][k]
+    for i in range(coef_t.shape[0] - 2, -1, -1):
+        out *= x
+        out += coef_t[i][k]
+    return out
