@@ -104,11 +104,30 @@ class SnapSettings(_Strict):
     dem: str = "SRTM 1Sec HGT"
     orbit_type: Literal["precise", "restituted"] = "precise"
     orbit_continue_on_fail: bool = False
-    region_margin_deg: float = Field(0.05, ge=0, lt=1)
+    region_margin_deg: Optional[float] = Field(None, ge=0, lt=1)
+    """Fixed subset margin (degrees); None: from latitude and the DEM's highest point."""
+    max_height_m: Optional[float] = Field(None, ge=0)
+    """Highest terrain for the subset margin; None: the DEM file's maximum (3000 m without one)."""
+    geoid: bool = True
+    """The external DEM holds EGM96 heights (SRTM-like); False: ellipsoidal heights."""
     split: bool = False
+    noise_clip: Literal["floor", "nan"] = "floor"
+    noise_floor: float = Field(1e-5, gt=0)
+    """sigma0 (linear) given to pixels below it (the rule of both engines, sarflow.engines.floor)."""
+    edge_erosion_px: int = Field(4, ge=0, le=100)
+    """Pixels trimmed off the terrain-corrected scene border (its artefacts); 0: none."""
+    stall_timeout_s: float = Field(1800, gt=0)
+    """gpt is killed when neither its log nor its output grew for this long."""
+    finish_grace_s: float = Field(60, gt=0)
+    """How long gpt may linger after "Processing completed" before it is killed."""
+    userdir: Optional[Path] = None
+    """Root of the per-worker SNAP user folders (None: <output folder>/.snap-workers)."""
+    allow_downloads: bool = True
+    """Let SNAP download missing orbit files, EGM96 and SRTM tiles."""
 
     RESOURCE_KEYS: ClassVar[tuple[str, ...]] = ("gpt", "memory_gb", "tile_cache_gb", "threads",
-                                                "timeout_s")
+                                                "timeout_s", "stall_timeout_s", "finish_grace_s",
+                                                "userdir", "allow_downloads")
     """How gpt runs, not what it computes: left out of the scenes' provenance."""
 
     def provenance(self) -> dict[str, Any]:
@@ -135,6 +154,8 @@ class NativeSettings(_Strict):
     thermal_noise: bool = True
     geoid: bool = True
     """The DEM holds EGM96 heights (SRTM); False: ellipsoidal heights."""
+    edge_erosion_px: int = Field(4, ge=0, le=100)
+    """Pixels trimmed off the terrain-corrected scene border (as SNAP's); 0: none."""
     threads: int = Field(1, ge=1)
     """Blocks processed at once (the preprocess stage runs scenes in parallel instead)."""
     zlevel: int = Field(1, ge=1, le=9)
@@ -178,6 +199,8 @@ class ModelSettings(_Strict):
     threshold: float = Field(0.5, gt=0, lt=1)
     grid_search: bool = False
     grid: Optional[dict[str, list[Any]]] = None
+    init: Optional[Path] = None
+    """A trained model (.keras, same group and channels) to start training from."""
 
     @field_validator("patch_size")
     @classmethod
@@ -311,6 +334,7 @@ def _resolve_paths(cfg: EventConfig, base: Path) -> EventConfig:
     cfg.inventory = fix(cfg.inventory)
     cfg.output = fix(cfg.output)
     cfg.processing.orbits = fix(cfg.processing.orbits)
+    cfg.model.init = fix(cfg.model.init)
     cfg.processing.snap.gpt = fix(cfg.processing.snap.gpt)
     for area in (cfg.area, cfg.training_area, cfg.validation_area):
         if area is not None and area.file is not None:

@@ -266,15 +266,3 @@ def evaluate_event(cfg: Any, areas: Sequence[str] = ("training", "validation")) 
         write_json(result, wd.evaluation(area))
         results[area] = result
     return results
-
-
-def table_rows(results: dict[str, dict]) -> list[dict]:
-    """One flat row per area (precision, recall, F1, IoU, object shares) for tables."""
-    rows = []
-    for name, r in results.items():
-        px, ob = r["pixel"], r["objects"]
-        rows.append({"area": name, "precision": px["precision"], "recall": px["recall"],
-                     "f1": px["f1"], "iou": px["iou"], "tp": px["tp"], "fp": px["fp"],
-                     "fn": px["fn"], "inventory": ob["inventory"], "hit_share": ob["hit_share"],
-                     "predicted": ob["predicted"], "false_share": ob["false_share"]})
-    return rows

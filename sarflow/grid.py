@@ -391,8 +391,3 @@ def write_raster(path: str | os.PathLike, data: np.ndarray, grid: Grid,
     with RasterWriter(path, grid, arr.shape[0], descriptions, tags, dtype, nodata) as w:
         w.write(arr)
     return Path(path)
-
-
-def read_grid(path: str | os.PathLike) -> Grid:
-    """The lattice grid of a raster."""
-    return raster_info(path).grid

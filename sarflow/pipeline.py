@@ -174,7 +174,7 @@ def _run_evaluate(cfg: EventConfig, opt: RunOptions) -> Any:
 
 
 def _run_report(cfg: EventConfig, opt: RunOptions) -> Any:
-    from .experiment import experiment_rows
+    from .ablation import experiment_rows
     from .report import write_report
 
     return write_report(cfg, experiment_table=experiment_rows(cfg) or None)

@@ -248,6 +248,8 @@ def _attempts(task: SceneTask) -> SceneOutcome:
             detail = "" if isinstance(exc, SarflowError) else "\n" + traceback.format_exc()
             history.append(f"attempt {attempt} failed: {reason}")
             _append_log(job.log_path, history[-1] + detail)
+            if getattr(exc, "transient", True) is False:  # it would fail the same way again
+                break
             continue
         invalid = output_is_current(task)
         if invalid is None:

@@ -179,11 +179,6 @@ def workflow(xmlfile: str | Path) -> Any:
         raise CorruptInputError(f"{p}: not a SNAP graph ({type(exc).__name__}: {exc})") from None
 
 
-def Workflow(xmlfile: str | Path) -> Any:  # noqa: N802 - mirrors pyroSAR's class name
-    """Alias of :func:`workflow` under pyroSAR's name."""
-    return workflow(xmlfile)
-
-
 def parse_recipe(name: str) -> Any:
     """One of pyroSAR's bundled graph recipes (``base``, ``blank``) as a ``Workflow``."""
     return _auxil().parse_recipe(name)
@@ -192,8 +187,3 @@ def parse_recipe(name: str) -> Any:
 def is_consistent(flow: Any) -> bool:
     """pyroSAR's graph consistency check (every source exists, every node reaches Write)."""
     return bool(_auxil().is_consistent(flow))
-
-
-def value2str(value: Any) -> str:
-    """pyroSAR's conversion of a Python value to a graph parameter string."""
-    return _auxil().value2str(value)

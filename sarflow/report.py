@@ -264,7 +264,7 @@ def _experiment_section(rows: Sequence[dict] | None) -> str:
 
 def _ranking_section(rows: Sequence[dict]) -> str:
     """Says, with the numbers, which of the paper's F1 orderings this experiment reproduces."""
-    from .experiment import ranking_checks
+    from .ablation import ranking_checks
 
     checks = ranking_checks(rows)
     if not checks:

@@ -335,7 +335,8 @@ def read_result(run_dir: str | os.PathLike) -> dict | None:
 def run_settings(*, architecture: str, filters: int, batch_size: int, learning_rate: float,
                  epochs: int, patience: int, seed: int, depth: int, threshold: float,
                  bn_momentum: float | None = None, augment: bool = True,
-                 max_seconds: float | None = None) -> dict[str, Any]:
+                 max_seconds: float | None = None,
+                 init: str | os.PathLike | None = None) -> dict[str, Any]:
     """The resolved settings of one training run (what its provenance records)."""
     from .nets import BN_MOMENTUM
 
@@ -344,12 +345,14 @@ def run_settings(*, architecture: str, filters: int, batch_size: int, learning_r
             "epochs": int(epochs), "patience": int(patience), "seed": int(seed),
             "depth": int(depth), "threshold": float(threshold),
             "bn_momentum": float(bn_momentum or BN_MOMENTUM), "augment": augment,
-            "max_seconds": max_seconds}
+            "max_seconds": max_seconds,
+            "init": None if init is None else str(init)}
 
 
 def run_provenance(dataset_dir: str | os.PathLike, settings: dict[str, Any]) -> Provenance:
-    """What decides a training run: its settings and the dataset it learns from (the
-    dataset's own provenance digest, or its manifest's fingerprint for a user dataset)."""
+    """What decides a training run: its settings, the dataset it learns from (the
+    dataset's own provenance digest, or its manifest's fingerprint for a user dataset) and
+    the starting model's file when it fine-tunes."""
     manifest = Path(dataset_dir) / MANIFEST
     try:
         recorded = json.loads(manifest.read_text()).get("provenance")
@@ -357,7 +360,9 @@ def run_provenance(dataset_dir: str | os.PathLike, settings: dict[str, Any]) -> 
         recorded = None
     dataset = (Provenance.from_dict(recorded).digest if isinstance(recorded, dict)
                else file_fingerprint(manifest))
-    return Provenance(stage="train", settings=settings, inputs={"dataset": dataset})
+    init = settings.get("init")
+    return Provenance(stage="train", settings=settings,
+                      inputs={"dataset": dataset, "init": file_fingerprint(init) if init else None})
 
 
 def _reusable(run_dir: Path, expected: Provenance) -> dict | None:
@@ -374,8 +379,9 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
               seed: int = 0, depth: int = 4, threshold: float = 0.5,
               bn_momentum: float | None = None, augment: bool = True,
               max_seconds: float | None = None, progress: bool = False,
-              data: PatchDataset | None = None) -> dict:
-    """Train one configuration on a dataset folder; write model, history and result."""
+              data: PatchDataset | None = None, init: str | os.PathLike | None = None) -> dict:
+    """Train one configuration on a dataset folder; write model, history and result.
+    ``init``: start from that trained model's weights (fine-tuning, :func:`initial_model`)."""
     import keras
 
     from . import nets
@@ -385,14 +391,16 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     settings = run_settings(architecture=architecture, filters=filters, batch_size=batch_size,
                             learning_rate=learning_rate, epochs=epochs, patience=patience,
                             seed=seed, depth=depth, threshold=threshold,
-                            bn_momentum=bn_momentum, augment=augment, max_seconds=max_seconds)
+                            bn_momentum=bn_momentum, augment=augment, max_seconds=max_seconds,
+                            init=init)
     prov = run_provenance(dataset_dir, settings)
     set_seed(seed)
     strategy = choose_strategy()
     t0 = time.perf_counter()
     with precision_policy() as policy, strategy.scope():
-        model = nets.build(architecture, len(data.channels), filters, depth,
-                           settings["bn_momentum"])
+        model = (nets.build(architecture, len(data.channels), filters, depth,
+                            settings["bn_momentum"]) if init is None
+                 else initial_model(init, data, architecture))
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=nets.DiceLoss())
     pipeline = make_pipeline(data.x_train, data.y_train, batch_size, seed, augment)
     with _progress(progress, epochs, run_name(architecture, filters, batch_size,
@@ -426,6 +434,22 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     if _is_chief():
         _write_run(out, model, data, result, partial)
     return result
+
+
+def initial_model(path: str | os.PathLike, data: PatchDataset, architecture: str):
+    """The trained model at ``path`` to fine-tune on ``data``: it must take the same input
+    group and channels and have the same architecture (a one-line error otherwise)."""
+    from .modelio import load_model
+
+    model, meta = load_model(path)
+    if meta["group"] != data.group or list(meta["channels"]) != list(data.channels):
+        raise InputError(f"{path} was trained on {meta['group']} ({', '.join(meta['channels'])}), "
+                         f"the dataset is {data.group} ({', '.join(data.channels)}): start from "
+                         f"a model of the same group and channels")
+    if meta["architecture"] != architecture:
+        raise InputError(f"{path} is a {meta['architecture']}, not a {architecture}: choose "
+                         f"--architecture {meta['architecture']} or another starting model")
+    return model
 
 
 def training_mode_confusion(model, x: np.ndarray, y: np.ndarray, threshold: float,
@@ -559,7 +583,8 @@ def train_event(cfg, *, group: str | None = None, architecture: str | None = Non
     wd = WorkDir(cfg.output)
     ds_dir = _event_dataset(cfg, m.group)
     kwargs = {"epochs": m.epochs, "patience": m.patience, "seed": m.seed, "depth": m.depth,
-              "threshold": m.threshold, "max_seconds": max_seconds}
+              "threshold": m.threshold, "max_seconds": max_seconds,
+              "init": None if m.init is None else str(m.init)}
     prefix = f"{m.group}_"
     use_grid = bool(grid) or m.grid_search
     if use_grid:

@@ -198,7 +198,11 @@ def test_cli_graphs_render_dry_run(tmp_path: Path, fixtures_dir: Path, monkeypat
     flow = workflow(out)
     assert is_consistent(flow) and [n.operator for n in flow] == CHAIN
     grid = load_config(cfg_path).grid()
-    assert flow["Subset"].parameters["geoRegion"].startswith(f"POLYGON(({grid.west - 0.05!r} ")
+    from sarflow.engines.snap import _region_bounds, subset_margin
+
+    w, s, e, n = _region_bounds(flow["Subset"].parameters["geoRegion"])
+    mx, my = subset_margin(grid, 0.0)  # the smallest margin (flat terrain)
+    assert w <= grid.west - mx and s <= grid.south - my and e >= grid.east + mx and n >= grid.north + my
     assert flow["Terrain-Correction"].parameters["externalDEMFile"] == str(dem.resolve())
     assert data["command"][1:6] == ["-J-Xmx4096M", "-q", "3", "-c", "2048M"]
     assert data["command"][-2] == f"-Pinput={scene.resolve()}"

@@ -12,7 +12,7 @@ import yaml
 from sarflow import pipeline
 from sarflow.config import load_config
 from sarflow.errors import ConfigError
-from sarflow.experiment import markdown_table
+from sarflow.ablation import markdown_table
 from sarflow.pipeline import RunOptions, Stage, run_event, select_stages
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +88,7 @@ def test_markdown_table_layout() -> None:
 
 
 def test_ranking_checks_against_the_paper() -> None:
-    from sarflow.experiment import ranking_checks
+    from sarflow.ablation import ranking_checks
 
     rows = [{"group": "G1", "model": "dppa_unet", "f1": 0.8},
             {"group": "G4", "model": "dppa_unet", "f1": 0.6},

@@ -39,7 +39,7 @@ def report(event_config: Path, output: Path | None, experiments: Path | None,
         if not isinstance(rows, list):
             raise InputError(f"{experiments} must hold a JSON list of rows (group, model, f1)")
     else:
-        from ..experiment import experiment_rows
+        from ..ablation import experiment_rows
 
         rows = experiment_rows(cfg) or None
     path = write_report(cfg, experiment_table=rows, max_px=max_px, out=output)

@@ -34,12 +34,32 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None):
               help="Landslide backscatter change in VH, post - pre [default: -2.0 dB].")
 @click.option("--landslide-fraction", type=click.FloatRange(0.0, 0.5), default=None,
               help="Share of the area covered by landslides [default: 0.04].")
+@click.option("--preset", type=click.Choice(["default", "hard"]), default="default",
+              show_default=True,
+              help="hard: every realism model on (the options below override it).")
+@click.option("--speckle", type=click.Choice(["pixel", "cell"]), default=None,
+              help="Speckle per pixel, or formed at the 20 x 22 m resolution cell.")
+@click.option("--orbit-tube", type=click.FloatRange(min=0.0), default=None, metavar="M",
+              help="Diameter of the orbital tube repeat passes are drawn in [default: 0, "
+                   "exact repeats; hard: 100].")
+@click.option("--subswaths", type=click.Choice(["IW2", "IW1-IW3"]), default=None,
+              help="One sub-swath, or IW1-IW3 seams with per-swath noise vectors.")
+@click.option("--noise-error", type=click.FloatRange(min=0.0), default=None, metavar="DB",
+              help="Std of the true noise's departure from the noise vectors per sub-swath.")
+@click.option("--change-model", type=click.Choice(["constant", "scar"]), default=None,
+              help="Landslide change: constant (--change-vv/--change-vh), or from the land "
+                   "cover lost and the local incidence before and after (scar).")
+@click.option("--wet-post-dates", type=click.IntRange(min=0), default=None, metavar="N",
+              help="The first N post-event dates of each pass are wet.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes writing scenes [default: up to 2 cores]; output is the same.")
 @click.option("--overwrite", is_flag=True, help="Replace an event already in OUTDIR.")
 def simulate(outdir: Path, seed: int, size, scenes_per_window: int | None,
              change_vv: float | None, change_vh: float | None,
-             landslide_fraction: float | None, workers: int | None, overwrite: bool) -> None:
+             landslide_fraction: float | None, preset: str, speckle: str | None,
+             orbit_tube: float | None, subswaths: str | None, noise_error: float | None,
+             change_model: str | None, wet_post_dates: int | None, workers: int | None,
+             overwrite: bool) -> None:
     """Write a synthetic landslide event into OUTDIR.
 
     Sentinel-1 IW GRDH dual-pol (VV+VH) products (.zip SAFE) of ascending and descending
@@ -55,7 +75,11 @@ def simulate(outdir: Path, seed: int, size, scenes_per_window: int | None,
 
     from ..simulate import SimulationSettings, simulate_event
 
-    settings = SimulationSettings()
+    realism = {"speckle": speckle, "orbit_tube_m": orbit_tube, "subswaths": subswaths,
+               "noise_error_db": noise_error, "change_model": change_model,
+               "wet_post_dates": wet_post_dates}
+    settings = SimulationSettings.preset(
+        preset, **{k: v for k, v in realism.items() if v is not None})
     if size is not None:
         settings.size = size
     if scenes_per_window is not None:
@@ -80,5 +104,6 @@ def simulate(outdir: Path, seed: int, size, scenes_per_window: int | None,
                               workers=workers, overwrite=overwrite)
     scenes = sorted((path.parent / "scenes").glob("*.zip"))
     click.echo(f"wrote {path} ({len(scenes)} scenes, grid {settings.size[0]} x "
-               f"{settings.size[1]}, seed {seed}) in {time.perf_counter() - start:.1f} s")
+               f"{settings.size[1]}, seed {seed}, preset {preset}) in "
+               f"{time.perf_counter() - start:.1f} s")
     click.echo(f"next: sarflow config check {path}")

@@ -48,12 +48,15 @@ def _numbers(text: str | None, kind: type, option: str) -> list | None:
 @click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Stop each run's training after this many minutes.")
 @seed_option
+@click.option("--init", "init", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="MODEL.keras",
+              help="Start from a trained model (same group and channels): fine-tuning.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def train(event_config: Path | None, dataset_dir: Path | None, out_dir: Path | None,
           group: str | None, architecture: str | None, use_grid: bool, filters: str | None,
           batch_size: str | None, learning_rate: str | None, epochs: int | None,
           patience: int | None, max_minutes: float | None, seed: int | None,
-          as_json: bool) -> None:
+          init: Path | None, as_json: bool) -> None:
     """Train a model for EVENT.yaml (or on --dataset DIR --out DIR).
 
     One configuration by default (the config's settings, else models/<architecture>.yaml);
@@ -70,12 +73,13 @@ def train(event_config: Path | None, dataset_dir: Path | None, out_dir: Path | N
     if not use_grid and any(len(v) > 1 for v in grid.values()):
         raise ConfigError("several values for filters / batch size / learning rate need --grid")
     max_seconds = None if max_minutes is None else 60 * max_minutes
+    architecture = architecture or _init_architecture(init)
     if event_config is not None:
         summary = _train_event(event_config, group, architecture, use_grid, grid, epochs,
-                               patience, seed, max_seconds, not as_json)
+                               patience, seed, max_seconds, not as_json, init)
     elif dataset_dir is not None and out_dir is not None:
         summary = _train_dataset(dataset_dir, out_dir, architecture, use_grid, grid, epochs,
-                                 patience, seed, max_seconds, not as_json)
+                                 patience, seed, max_seconds, not as_json, init)
     else:
         raise ConfigError("give EVENT.yaml, or --dataset DIR and --out DIR")
     if as_json:
@@ -84,12 +88,21 @@ def train(event_config: Path | None, dataset_dir: Path | None, out_dir: Path | N
         _print_table(summary.summary)
 
 
+def _init_architecture(init: Path | None) -> str | None:
+    """The architecture of the starting model (so --architecture need not repeat it)."""
+    if init is None:
+        return None
+    from ..modelio import read_meta
+
+    return read_meta(init)["architecture"]
+
+
 def _train_event(path, group, architecture, use_grid, grid, epochs, patience, seed,
-                 max_seconds, progress):
+                 max_seconds, progress, init=None):
     from ..train import train_event
 
     cfg = load_event(path)
-    updates = {k: v for k, v in {"seed": seed}.items() if v is not None}
+    updates = {k: v for k, v in {"seed": seed, "init": init}.items() if v is not None}
     if not use_grid:
         updates.update({k: v[0] for k, v in grid.items()})
     if updates:
@@ -100,7 +113,7 @@ def _train_event(path, group, architecture, use_grid, grid, epochs, patience, se
 
 
 def _train_dataset(dataset_dir, out_dir, architecture, use_grid, grid, epochs, patience,
-                   seed, max_seconds, progress):
+                   seed, max_seconds, progress, init=None):
     from ..config import ModelSettings
     from ..train import publish_best, train_grid
 
@@ -112,7 +125,8 @@ def _train_dataset(dataset_dir, out_dir, architecture, use_grid, grid, epochs, p
     values.update(grid)
     best, rows = train_grid(dataset_dir, out_dir, values, architecture=m.architecture,
                             progress=progress, epochs=m.epochs, patience=m.patience, seed=m.seed,
-                            depth=m.depth, threshold=m.threshold, max_seconds=max_seconds)
+                            depth=m.depth, threshold=m.threshold, max_seconds=max_seconds,
+                            init=None if init is None else str(init))
     return publish_best(best, rows, Path(out_dir) / f"best_{m.architecture}")
 
 

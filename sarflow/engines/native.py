@@ -38,6 +38,8 @@ from ..config import NativeSettings
 from ..dem import DemSampler
 from ..errors import InputError, ProcessingError, SarflowError
 from ..grid import Grid, RasterWriter, Window
+from ..sentinel1.layover import (CLEAR, LAYOVER, SHADOW, layover_shadow,  # noqa: F401
+                                 layover_shadow_grid, metres_per_pixel)
 from . import SceneJob, SceneResult, band_names, job_tags
 
 DEFAULTS = NativeSettings()
@@ -45,11 +47,6 @@ DEFAULTS = NativeSettings()
 
 BORDER_NOISE_IPF = 2.90
 """Products processed before this IPF version carry GRD border noise."""
-
-CLEAR, LAYOVER, SHADOW = 0, 1, 2
-
-WGS84_A = 6378137.0
-WGS84_E2 = 6.69437999014e-3
 
 
 # ------------------------------------------------------------------------------------
@@ -102,12 +99,12 @@ def _edge_views(good: np.ndarray, mask: np.ndarray, edge: str) -> tuple[np.ndarr
 
 def calibrate(power: np.ndarray, lut: np.ndarray, clip: str = "floor",
               floor: float = 1e-5) -> np.ndarray:
-    """Backscatter = noise-corrected intensity / LUT^2 (float32); non-positive -> floor/NaN."""
+    """Backscatter = noise-corrected intensity / LUT^2 (float32); below ``floor`` -> floor
+    or NaN (the rule both engines follow, :mod:`sarflow.engines.floor`)."""
+    from .floor import apply_floor
+
     a = lut.astype(np.float32, copy=False)
-    out = power / (a * a)
-    bad = out <= 0  # NaN compares False and stays NaN
-    out[bad] = floor if clip == "floor" else np.nan
-    return out
+    return apply_floor(power / (a * a), floor, clip)
 
 
 # ------------------------------------------------------------------------------------
@@ -219,129 +216,6 @@ class GeometryLUT:
 
 
 # ------------------------------------------------------------------------------------
-# layover and shadow
-# ------------------------------------------------------------------------------------
-
-def layover_shadow(line: np.ndarray, slant_range: np.ndarray, look: np.ndarray,
-                   order: np.ndarray, tol_range: float = 3.0, tol_look: float | None = None
-                   ) -> np.ndarray:
-    """Layover/shadow codes (0 clear, 1 layover, 2 shadow, 3 both; 255 unknown) of points.
-
-    Points are grouped into zero-Doppler lines by rounded ``line`` and ordered by
-    ``order`` (ground position across track, increasing away from the radar).  Layover:
-    another point of the line, nearer on the ground, lies farther in slant range, or one
-    farther on the ground lies nearer (active and passive layover).  Shadow: a point nearer
-    on the ground is seen under a larger look angle.  Vectorised: segmented running max/min
-    through per-line offsets.
-
-    Reversals smaller than ``tol_range`` metres of slant range (default 3 m, half a GRD
-    pixel in slant range) are sub-resolution jitter (two points of one zero-Doppler line at
-    almost the same ground range but different heights), not layover; ``tol_look``
-    (default: ``tol_range`` over the mean slant range) does the same for shadow.
-    """
-    shape = line.shape
-    line, rng, lk, order = (np.asarray(a, dtype=np.float64).ravel()
-                            for a in (line, slant_range, look, order))
-    ok = np.isfinite(line) & np.isfinite(rng) & np.isfinite(lk) & np.isfinite(order)
-    codes = np.full(line.size, 255, dtype=np.uint8)
-    if not ok.any():
-        return codes.reshape(shape)
-    idx = np.flatnonzero(ok)
-    if tol_look is None:
-        tol_look = tol_range / float(np.mean(rng[idx]))
-    bins = np.rint(line[idx])
-    bins -= bins.min()
-    o = order[idx] - order[idx].min()
-    srt = np.argsort(bins * (o.max() + 1.0) + o)  # by line, then across track
-    idx, bins = idx[srt], bins[srt]
-    starts = np.r_[True, bins[1:] != bins[:-1]]
-    seg = np.cumsum(starts) - 1
-    ends = np.r_[starts[1:], True]
-    r = rng[idx] - rng[idx].min()
-    a = lk[idx] - lk[idx].min()
-    rspan = r.max() + 1.0
-    aspan = a.max() + 1.0
-    rv = r + seg * rspan
-    av = a + seg * aspan
-    prev_rmax = _shift_fwd(np.maximum.accumulate(rv), starts, -np.inf)
-    next_rmin = _shift_bwd(np.minimum.accumulate(rv[::-1])[::-1], ends, np.inf)
-    prev_amax = _shift_fwd(np.maximum.accumulate(av), starts, -np.inf)
-    lay = (rv < prev_rmax - tol_range) | (rv > next_rmin + tol_range)
-    sha = av < prev_amax - tol_look
-    codes[idx] = lay * LAYOVER + sha * SHADOW
-    return codes.reshape(shape)
-
-
-STEEP = 0.35
-"""Terrain gradient (per axis) below which no layover or shadow can occur: IW incidences
-are at least 29 degrees (layover needs a slope steeper than tan 29 = 0.55 along some
-path, shadow tan 44 = 0.97), and a 4-neighbour path between two pixels is at most
-sqrt(2) times longer than the straight line (0.35 * sqrt(2) < 0.55)."""
-
-
-def layover_shadow_grid(geo: dict[str, np.ndarray], pixel_m: tuple[float, float],
-                        reach: float = np.inf) -> np.ndarray:
-    """:func:`layover_shadow` over a grid window, sorting only what can be affected.
-
-    Only pixels whose zero-Doppler line (+-1) holds a steep pixel (gradient above
-    :data:`STEEP`) and that lie within ``reach`` metres across track of one can be in
-    layover or shadow (a reversal needs a steep stretch between the two points, and
-    spans at most relief / tan(incidence) or relief * tan(incidence) of ground); all
-    other pixels are clear (255 where the geometry is unknown).
-    """
-    h = geo["height"]
-    ny, nx = pixel_m
-    with np.errstate(invalid="ignore"):
-        gy = np.abs(np.diff(h, axis=0)) > STEEP * ny
-        gx = np.abs(np.diff(h, axis=1)) > STEEP * nx
-    steep = np.zeros(h.shape, dtype=bool)
-    steep[:-1] |= gy
-    steep[1:] |= gy
-    steep[:, :-1] |= gx
-    steep[:, 1:] |= gx
-    keys = ("line", "range", "look", "order")
-    ok = np.logical_and.reduce([np.isfinite(geo[k]) for k in keys])
-    codes = np.where(ok, np.uint8(CLEAR), np.uint8(255))
-    steep &= ok
-    if not steep.any():
-        return codes
-    bins = np.rint(np.where(ok, geo["line"], 0.0)).astype(np.int64)
-    b0 = int(bins[ok].min()) - 1
-    b = bins - b0
-    nb = int(b[ok].max()) + 2
-    order = geo["order"]
-    lo = np.full(nb, np.inf)
-    hi = np.full(nb, -np.inf)
-    np.minimum.at(lo, b[steep], order[steep])
-    np.maximum.at(hi, b[steep], order[steep])
-    lo[1:] = np.minimum(lo[1:], lo[:-1].copy())  # steep stretches of the lines next door
-    lo[:-1] = np.minimum(lo[:-1], lo[1:].copy())
-    hi[1:] = np.maximum(hi[1:], hi[:-1].copy())
-    hi[:-1] = np.maximum(hi[:-1], hi[1:].copy())
-    bb = np.where(ok, b, 0)
-    with np.errstate(invalid="ignore"):
-        sel = ok & (order >= lo[bb] - reach) & (order <= hi[bb] + reach)
-    codes[sel] = layover_shadow(*(geo[k][sel] for k in keys))
-    return codes
-
-
-def _shift_fwd(cum: np.ndarray, starts: np.ndarray, fill: float) -> np.ndarray:
-    out = np.empty_like(cum)
-    out[0] = fill
-    out[1:] = cum[:-1]
-    out[starts] = fill
-    return out
-
-
-def _shift_bwd(cum: np.ndarray, ends: np.ndarray, fill: float) -> np.ndarray:
-    out = np.empty_like(cum)
-    out[-1] = fill
-    out[:-1] = cum[1:]
-    out[ends] = fill
-    return out
-
-
-# ------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------
 
@@ -383,17 +257,6 @@ def image_window(line: np.ndarray, pixel: np.ndarray, shape: tuple[int, int], ma
     return Window(l0, p0, l1 - l0, p1 - p0)
 
 
-def metres_per_pixel(grid: Grid) -> tuple[float, float]:
-    """(north-south, east-west) size of a grid pixel in metres at the grid's centre."""
-    lat = math.radians((grid.north + grid.south) / 2)
-    s = math.sin(lat)
-    w = math.sqrt(1 - WGS84_E2 * s * s)
-    m = WGS84_A * (1 - WGS84_E2) / w ** 3
-    n = WGS84_A / w
-    step = math.radians(grid.spacing)
-    return m * step, n * math.cos(lat) * step
-
-
 def look_angle(sat: np.ndarray, xyz: np.ndarray) -> np.ndarray:
     """Off-nadir look angle (radians) at satellite positions ``sat`` towards points ``xyz``
     (both (N, 3) ECEF): the angle between the line of sight and the geocentric nadir."""
@@ -401,65 +264,6 @@ def look_angle(sat: np.ndarray, xyz: np.ndarray) -> np.ndarray:
     cosang = -np.einsum("ij,ij->i", los, sat) / (np.linalg.norm(los, axis=1)
                                                  * np.linalg.norm(sat, axis=1))
     return np.arccos(np.clip(cosang, -1.0, 1.0))
-
-
-def slant_range_to_pixel(geom: Any, line: np.ndarray, rng: np.ndarray) -> np.ndarray:
-    """Image pixel of slant range ``rng`` (m) at image ``line``, with the annotation's
-    ground-to-slant-range polynomial nearest in azimuth time (as
-    ``sarflow.sentinel1.radar.GrdGeometry.image_coordinates`` picks it).
-
-    Per record, the exact inverse (Newton on the polynomial) is computed at Chebyshev
-    nodes spanning the ranges present and fitted by a low-degree Chebyshev series, which is
-    then evaluated per pixel (exact to micrometres, and a few operations per pixel).
-    """
-    line = np.asarray(line, dtype=np.float64)
-    rng = np.asarray(rng, dtype=np.float64)
-    out = np.full(line.shape, np.nan)
-    ok = np.isfinite(line) & np.isfinite(rng)
-    if not ok.any():
-        return out
-    ct = np.asarray(geom.conv_time, dtype=np.float64)
-    t = geom.t_first + line[ok] * geom.ati
-    if ct.size == 1:
-        k = np.zeros(t.shape, dtype=np.intp)
-    else:
-        mid = 0.5 * (ct[1:] + ct[:-1])  # ties go to the earlier record, as in GrdGeometry
-        k = np.searchsorted(mid, t, side="left")
-    r = rng[ok]
-    vals = np.empty(r.shape)
-    for kk in range(int(k.min()), int(k.max()) + 1):
-        m = k == kk
-        if not m.any():
-            continue
-        rk = r[m]
-        lo, hi = float(rk.min()), float(rk.max())
-        if hi - lo < 1.0:
-            vals[m] = _ground_range(geom, int(kk), rk)
-            continue
-        nodes = 0.5 * (lo + hi) + 0.5 * (hi - lo) * np.cos(np.pi * (np.arange(11) + 0.5) / 11)
-        series = np.polynomial.chebyshev.Chebyshev.fit(nodes, _ground_range(geom, int(kk), nodes),
-                                                       _CHEB_DEGREE, domain=[lo, hi])
-        vals[m] = series(rk)
-    out[ok] = vals / geom.rps
-    return out
-
-
-_CHEB_DEGREE = 5
-"""Degree of the per-record slant-to-ground-range fit: exact to micrometres over a block
-(ground range is a gentle function of slant range over a few tens of kilometres)."""
-
-
-def _ground_range(geom: Any, k: int, rng: np.ndarray) -> np.ndarray:
-    """Ground range (m) of slant ranges with record ``k``'s polynomials: slant-to-ground
-    first guess, refined by Newton on the ground-to-slant polynomial."""
-    srgr, grsr = geom.srgr[k], geom.grsr[k]
-    g = np.polynomial.polynomial.polyval(rng - geom.sr0[k], srgr)
-    dcoef = grsr[1:] * np.arange(1, grsr.size)
-    for _ in range(3):
-        x = g - geom.gr0[k]
-        g = g - (np.polynomial.polynomial.polyval(x, grsr) - rng) / \
-            np.polynomial.polynomial.polyval(x, dcoef)
-    return g
 
 
 # ------------------------------------------------------------------------------------
@@ -519,7 +323,7 @@ class _Scene:
         geo["order"] = lut.at_height(hmin, "range")
         geo["order"][~fin] = np.nan
         geo["height"] = h
-        geo["pixel"] = slant_range_to_pixel(self.geom, geo["line"][inner], geo["range"][inner])
+        geo["pixel"] = self.geom.pixel_of(geo["line"][inner], geo["range"][inner])
         return geo
 
     def heights(self, window: Window) -> np.ndarray:
@@ -698,11 +502,17 @@ class NativeEngine:
         bands = band_names(scene.pols)
         if opts.calibration != "sigma0":
             bands = [b.replace("sigma0_", f"{opts.calibration}_") for b in bands]
+        from . import footprint
+
+        erode = int(opts.edge_erosion_px)
+        target = footprint.staging_path(job.output) if erode else job.output
         try:
-            with RasterWriter(job.output, job.grid, len(bands), bands, _tags(scene, job),
+            with RasterWriter(target, job.grid, len(bands), bands, _tags(scene, job),
                               options=(f"ZLEVEL={int(opts.zlevel)}",)) as w:
                 for block, data in _run_blocks(scene, int(opts.block_size), opts.threads):
                     w.write(data, block)
+            if erode:
+                footprint.erode_output(target, job.output, erode)
         except SarflowError:
             raise
         except (MemoryError, RuntimeError) as exc:

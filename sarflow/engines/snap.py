@@ -37,6 +37,7 @@ from ..errors import ConfigError, DependencyError, InputError, ProcessingError, 
 from ..grid import Grid
 from ..config import SnapSettings
 from ..resources import graphs_dir
+from . import footprint
 from . import (MASK_BAND, SceneJob, SceneResult, WorkerResources, band_names, job_tags,
                validate_output)
 
@@ -67,32 +68,56 @@ SNAP_INSTALL_HINT = ("install ESA SNAP 9-14 from https://step.esa.int (then put 
 class SnapNotFoundError(DependencyError):
     """gpt is not installed or not where the configuration says."""
 
+    transient = False
 
-class SnapParameterError(ProcessingError):
+
+class SnapError(ProcessingError):
+    """A gpt run failed.  ``transient``: whether running the scene again may succeed
+    (the preprocess stage retries only those: memory, timeout, download)."""
+
+    transient = False
+
+
+class SnapParameterError(SnapError):
     """The graph names a parameter this SNAP version's operator does not define."""
 
 
-class SnapMemoryError(ProcessingError):
+class SnapMemoryError(SnapError):
     """The JVM ran out of heap or the process was killed for memory."""
 
+    transient = True
 
-class SnapOrbitError(ProcessingError):
+
+class SnapOrbitError(SnapError):
     """Apply-Orbit-File found or downloaded no orbit file for the scene."""
 
 
-class SnapDemError(ProcessingError):
+class SnapDemError(SnapError):
     """Terrain-Correction could not get its DEM (download failure, bad external DEM)."""
 
 
-class SnapTimeoutError(ProcessingError):
+class SnapDownloadError(SnapError):
+    """SNAP could not download auxiliary data (network), or a download was cut short and
+    its truncated file was removed: a later run downloads it again."""
+
+    transient = True
+
+
+class SnapTimeoutError(SnapError):
     """gpt ran longer than ``timeout_s`` and was killed with its process tree."""
 
+    transient = True
 
-class SnapNoOutputError(ProcessingError):
+
+class SnapStallError(SnapTimeoutError):
+    """gpt wrote no log line and its output did not grow for ``stall_timeout_s``."""
+
+
+class SnapNoOutputError(SnapError):
     """gpt ended without writing the output product."""
 
 
-class SceneOutsideAreaError(ProcessingError):
+class SceneOutsideAreaError(SnapError):
     """The scene does not intersect the area of interest (SNAP's Subset is empty)."""
 
 
@@ -188,6 +213,11 @@ class SceneInfo:
     relative_orbit: int
     acquisition_time: str
     polarisations: list[str]
+    mission: str = "S1A"
+    start: str = ""
+    """Sensing start, ``YYYYmmddTHHMMSS`` (pyroSAR's format)."""
+    footprint: str = ""
+    """The scene's corner coordinates as WKT (for "outside the area" messages)."""
 
 
 def scene_info(scene: Path) -> SceneInfo:
@@ -201,14 +231,82 @@ def scene_info(scene: Path) -> SceneInfo:
                      pass_={"A": "ASCENDING", "D": "DESCENDING"}[str(meta["orbit"])[:1].upper()],
                      relative_orbit=int(meta["orbitNumber_rel"]),
                      acquisition_time=start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                     polarisations=[str(p).upper() for p in meta["polarizations"]])
+                     polarisations=[str(p).upper() for p in meta["polarizations"]],
+                     mission=str(meta.get("sensor", "S1A")), start=str(meta["start"]),
+                     footprint=_footprint_wkt(meta.get("coordinates") or []))
 
 
-def region_wkt(grid: Grid, margin_deg: float = REGION_MARGIN_DEG) -> str:
-    """The subset region: the grid's bounds plus ``margin_deg``, as a closed WKT polygon."""
+def _footprint_wkt(coords: Sequence[Sequence[float]]) -> str:
+    """A closed WKT polygon of (lon, lat) corner coordinates ('' when there are none)."""
+    pts = [(float(x), float(y)) for x, y in coords]
+    if not pts:
+        return ""
+    pts.append(pts[0])
+    return "POLYGON((" + ", ".join(f"{x:.4f} {y:.4f}" for x, y in pts) + "))"
+
+
+def region_wkt(grid: Grid, margin_deg: float | tuple[float, float] = REGION_MARGIN_DEG) -> str:
+    """The subset region: the grid's bounds plus a margin (degrees; one value, or
+    (longitude, latitude) margins), as a closed WKT polygon."""
+    mx, my = margin_deg if isinstance(margin_deg, tuple) else (margin_deg, margin_deg)
     w, s, e, n = grid.bounds
-    w, s, e, n = w - margin_deg, s - margin_deg, e + margin_deg, n + margin_deg
+    w, s, e, n = w - mx, s - my, e + mx, n + my
     return f"POLYGON(({w!r} {s!r}, {e!r} {s!r}, {e!r} {n!r}, {w!r} {n!r}, {w!r} {s!r}))"
+
+
+MIN_INCIDENCE_DEG = 29.0
+"""Smallest incidence angle of Sentinel-1 IW (near range of IW1)."""
+GEOCODING_SLACK_M = 1000.0
+"""Subset cuts with the ellipsoid tie-point geocoding: slack for its error and Doppler."""
+DEFAULT_MAX_HEIGHT_M = 3000.0
+
+
+def subset_margin(grid: Grid, max_height_m: float) -> tuple[float, float]:
+    """(longitude, latitude) margins in degrees for Subset.
+
+    Terrain at height h appears displaced towards the sensor by h / tan(incidence) in
+    ground range (largest at the smallest IW incidence, :data:`MIN_INCIDENCE_DEG`); plus
+    :data:`GEOCODING_SLACK_M`.  Metres become degrees of latitude (111.32 km) and of
+    longitude at the grid's latitude farthest from the equator (the widest in degrees).
+    """
+    metres = max(0.0, max_height_m) / math.tan(math.radians(MIN_INCIDENCE_DEG)) + GEOCODING_SLACK_M
+    w, s, e, n = grid.bounds
+    lat = min(89.0, max(abs(s), abs(n)))
+    deg_lat = metres / 111_320.0
+    return deg_lat / math.cos(math.radians(lat)), deg_lat
+
+
+def dem_max_height(dem: Path, bounds: Sequence[float]) -> float:
+    """Highest DEM value within ``bounds`` (west, south, east, north; nodata ignored)."""
+    import numpy as np
+    from osgeo import gdal
+
+    gdal.UseExceptions()
+    ds = gdal.Open(str(dem))
+    band = ds.GetRasterBand(1)
+    x0, dx, _, y0, _, dy = ds.GetGeoTransform()
+    w, s, e, n = bounds
+    c0 = max(0, int(math.floor((w - x0) / dx))); c1 = min(ds.RasterXSize, int(math.ceil((e - x0) / dx)))
+    r0 = max(0, int(math.floor((n - y0) / dy))); r1 = min(ds.RasterYSize, int(math.ceil((s - y0) / dy)))
+    if c1 <= c0 or r1 <= r0:
+        return DEFAULT_MAX_HEIGHT_M
+    data = band.ReadAsArray(c0, r0, c1 - c0, r1 - r0).astype("float64")
+    nodata = band.GetNoDataValue()
+    if nodata is not None:
+        data[data == nodata] = np.nan
+    return float(np.nanmax(data)) if np.isfinite(data).any() else 0.0
+
+
+def _margin(job: SceneJob, opts: SnapSettings, dem: Path | None) -> tuple[float, float]:
+    """The configured fixed margin, else :func:`subset_margin` for the DEM's highest point."""
+    if opts.region_margin_deg is not None:
+        return float(opts.region_margin_deg), float(opts.region_margin_deg)
+    height = opts.max_height_m
+    if height is None and dem is not None:
+        first = subset_margin(job.grid, DEFAULT_MAX_HEIGHT_M)
+        w, s, e, n = job.grid.bounds
+        height = dem_max_height(dem, (w - first[0], s - first[1], e + first[0], n + first[1]))
+    return subset_margin(job.grid, DEFAULT_MAX_HEIGHT_M if height is None else float(height))
 
 
 def _dem_nodata(dem: Path) -> float:
@@ -239,10 +337,11 @@ def graph_values(job: SceneJob) -> dict[str, dict[str, str]]:
         if not Path(dem).is_file():
             raise InputError(f"DEM {dem} does not exist; set dem: in the event config to a GeoTIFF")
         tc.update(demName="External DEM", externalDEMFile=str(Path(dem).resolve()),
-                  externalDEMNoDataValue=repr(_dem_nodata(Path(dem))), externalDEMApplyEGM="true")
+                  externalDEMNoDataValue=repr(_dem_nodata(Path(dem))),
+                  externalDEMApplyEGM=_bool(opts.geoid))
     else:
         tc.update(demName=str(opts.dem or "SRTM 1Sec HGT"))
-    margin = float(opts.region_margin_deg)
+    margin = _margin(job, opts, Path(dem) if dem is not None else None)
     return {
         "Apply-Orbit-File": {"orbitType": orbit_type,
                              "continueOnFail": _bool(opts.orbit_continue_on_fail)},
@@ -307,9 +406,11 @@ def render_graph(job: SceneJob, out_xml: Path, template: Path = FULL_GRAPH) -> d
     return values
 
 
-def gpt_command(settings: GptSettings, graph: Path, scene: Path, output: Path) -> list[str]:
-    """The argument list that runs ``graph`` on ``scene`` writing ``output``."""
-    return [str(settings.gpt), *settings.args(), str(graph),
+def gpt_command(settings: GptSettings, graph: Path, scene: Path, output: Path,
+                jvm: Sequence[str] = ()) -> list[str]:
+    """The argument list that runs ``graph`` on ``scene`` writing ``output`` (``jvm``:
+    extra ``-J`` options, e.g. the worker's SNAP user folder)."""
+    return [str(settings.gpt), *jvm, *settings.args(), str(graph),
             f"-Pinput={_read_target(scene)}", f"-Poutput={output}"]
 
 
@@ -336,6 +437,8 @@ class GptRun:
     seconds: float
     log_text: str = field(repr=False)
     command: list[str] = field(default_factory=list)
+    killed: str | None = None
+    """Why the watchdog killed it: ``memory``, ``after_completion``; None: it exited."""
 
 
 def kill_tree(pid: int, grace_s: float = 5.0) -> list[int]:
@@ -368,11 +471,45 @@ def _new_group() -> dict[str, Any]:
     return {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
 
 
-def run_gpt(cmd: Sequence[str], log_path: Path, timeout_s: float,
-            budget_s: float | None = None) -> GptRun:
-    """Run gpt, streaming stdout+stderr to ``log_path``; kill the tree after ``timeout_s``.
+POLL_S = 0.5
+"""How often the watchdog looks at gpt's log and output."""
+COMPLETED = re.compile(r"Processing completed in")
+"""gpt's last line on success (``GPT``/``CommandLineTool``)."""
+LIVE_MEMORY = re.compile(r"OutOfMemoryError|Cannot construct DataBuffer")
+"""Memory failures a JVM may survive (a JAI tile thread dies, the main thread waits)."""
 
-    ``budget_s`` is the configured timeout the message names (split runs share one).
+
+@dataclass(frozen=True)
+class Watch:
+    """What the watchdog of one gpt run looks at, and its limits."""
+
+    output: Path
+    """The folder gpt writes into (its growth counts as progress)."""
+    stall_s: float = 1800.0
+    finish_grace_s: float = 60.0
+    poll_s: float = POLL_S
+
+
+def _tree_size(folder: Path) -> int:
+    """Total size of the files under ``folder`` (0 if it does not exist)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(root, name)).st_size
+    return total
+
+
+def run_gpt(cmd: Sequence[str], log_path: Path, timeout_s: float,
+            budget_s: float | None = None, watch: Watch | None = None) -> GptRun:
+    """Run gpt, streaming stdout+stderr to ``log_path``, under a watchdog.
+
+    The process tree is killed when the time is up (:class:`SnapTimeoutError`), when
+    neither the log nor ``watch.output`` grew for ``watch.stall_s`` (:class:`SnapStallError`),
+    when the log shows a memory failure while the JVM lives on (``killed="memory"``), or
+    when gpt lingers ``watch.finish_grace_s`` after "Processing completed"
+    (``killed="after_completion"``: the caller checks the output).  ``budget_s`` is the
+    configured timeout the message names (split runs share one).
     """
     budget = timeout_s if budget_s is None else budget_s
     if timeout_s <= 0:
@@ -388,43 +525,101 @@ def run_gpt(cmd: Sequence[str], log_path: Path, timeout_s: float,
         proc = subprocess.Popen(list(cmd), stdout=fh, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, **_new_group())
         try:
-            rc = proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            kill_tree(proc.pid)
-            proc.wait()
-            fh.write(f"\n[sarflow.snap] killed after {timeout_s:g} s (timeout)\n".encode())
-            raise SnapTimeoutError(
-                f"gpt ran longer than processing.snap.timeout_s = {budget:g} s and was "
-                f"killed with its child processes; raise timeout_s, give it more threads/"
-                f"memory, or run the split graphs (graphs/README.md); log: {log_path}") from None
+            rc, killed = _watch(proc, log_path, start, timeout_s, budget, watch)
+        except SnapError as exc:
+            fh.write(f"\n[sarflow.snap] killed: {exc.one_line()}\n".encode())
+            raise
         except BaseException:  # Ctrl-C or a cancelled Dask task: leave no gpt behind
             kill_tree(proc.pid, grace_s=2.0)
             raise
-    with open(log_path, "rb") as fh:
-        fh.seek(start)
-        text = fh.read().decode("utf-8", "replace")
-    return GptRun(returncode=rc, seconds=time.perf_counter() - began, log_text=text)
+        if killed:
+            fh.write(f"\n[sarflow.snap] killed gpt ({killed})\n".encode())
+    return GptRun(returncode=rc, seconds=time.perf_counter() - began,
+                  log_text=_read_from(log_path, start), killed=killed)
+
+
+def _read_from(path: Path, offset: int) -> str:
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        return fh.read().decode("utf-8", "replace")
+
+
+def _watch(proc: subprocess.Popen, log_path: Path, start: int, timeout_s: float,
+           budget: float, watch: Watch | None) -> tuple[int, str | None]:
+    """Wait for ``proc`` as :func:`run_gpt` describes; (return code, why it was killed)."""
+    watch = watch or Watch(output=log_path.parent, stall_s=math.inf, finish_grace_s=math.inf)
+    now = time.monotonic()
+    deadline, last_change, completed_at = now + timeout_s, now, None
+    seen, out_size, text = start, _tree_size(watch.output), ""
+    while True:
+        try:
+            return proc.wait(timeout=min(watch.poll_s, max(0.01, deadline - now))), None
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        size = log_path.stat().st_size
+        grown = _tree_size(watch.output)
+        if size != seen or grown != out_size:
+            last_change = now
+        if size != seen:
+            text = text[-500:] + _read_from(log_path, seen)
+            seen = size
+            if LIVE_MEMORY.search(text):
+                kill_tree(proc.pid)
+                return proc.wait(), "memory"
+            if completed_at is None and COMPLETED.search(text):
+                completed_at = now
+        out_size = grown
+        if completed_at is not None and now - completed_at > watch.finish_grace_s:
+            kill_tree(proc.pid)
+            proc.wait()
+            return 0, "after_completion"
+        if now >= deadline:
+            kill_tree(proc.pid)
+            proc.wait()
+            raise SnapTimeoutError(
+                f"gpt ran longer than processing.snap.timeout_s = {budget:g} s and was "
+                f"killed with its child processes; raise timeout_s, give it more threads/"
+                f"memory, or run the split graphs (graphs/README.md); log: {log_path}")
+        if now - last_change > watch.stall_s:
+            kill_tree(proc.pid)
+            proc.wait()
+            raise SnapStallError(
+                f"gpt printed nothing and its output did not grow for "
+                f"processing.snap.stall_timeout_s = {watch.stall_s:g} s (a stalled download "
+                f"or a hung JVM) and was killed; check network access to step.esa.int or "
+                f"raise stall_timeout_s; log: {log_path}")
 
 
 UNKNOWN_ELEMENT = re.compile(r"(?:\[NodeId:\s*(?P<node>[\w.-]+)\][^\n]*?)?"
                              r"Unknown element '(?P<par>\w+)'")
-MEMORY = re.compile(r"OutOfMemoryError|Java heap space|GC overhead limit exceeded|^Killed\b",
-                    re.M)
+MEMORY = re.compile(r"OutOfMemoryError|Java heap space|GC overhead limit exceeded|^Killed\b|"
+                    r"Cannot construct DataBuffer", re.M)
 NO_HEAP = re.compile(r"Could not reserve enough space for object heap|"
                      r"Invalid maximum heap size|Cannot allocate memory")
 ORBIT = re.compile(r"(?i)(no valid orbit file|orbit file[^\n]{0,80}not (found|available)|"
                    r"(unable|failed) to (download|find|retrieve)[^\n]{0,60}orbit|"
                    r"orbit[^\n]{0,60}download[^\n]{0,40}fail)")
+RESORB_FALLBACK = re.compile(r"Using Sentinel Restituted (?P<file>\S*) instead")
+"""ApplyOrbitFileOp.updateOrbits: no POEORB, RESORB applied (a warning, not a failure)."""
+GEOID = re.compile(r"(?im)^(?=[^\n]*(ww15mgh_b|egm96|EarthGravitationalModel96))"
+                   r"(?=[^\n]*(error|exception|fail|unable|cannot|invalid|corrupt|truncat))[^\n]*$")
+"""A log line about the EGM96 geoid grid that reports a failure."""
+NETWORK = re.compile(r"UnknownHostException|ConnectException|SocketTimeoutException|"
+                     r"(?i:connection (refused|reset|timed out))|NoRouteToHost")
 DEM = re.compile(r"(?i)((srtm|\bdem\b|elevation|\.hgt)[^\n]{0,100}(not found|unable|failed|"
                  r"could not|cannot|not supported|no such file|error)|"
                  r"(unable|failed|could not|cannot)[^\n]{0,60}(srtm|\bdem\b|elevation|\.hgt))")
 NO_INTERSECTION = re.compile(r"(?i)no intersection|region[^\n]{0,40}(outside|empty)|"
                              r"subset region[^\n]{0,40}invalid")
+MEMORY_FIX = ("run fewer --workers so each gpt gets more memory (--memory-per-worker), lower "
+              "processing.snap.threads or tile_cache_gb, or set processing.snap.split: true")
+"""Memory failures are fixed by less parallelism, never more."""
 
 
 def classify_failure(run: GptRun, settings: GptSettings, graph: Path, log_path: Path,
                      machine_gb: float | None = None) -> SarflowError:
-    """The typed error, with its fix, for a gpt run that failed (non-zero exit)."""
+    """The typed error, with its fix, for a gpt run that failed (non-zero exit or killed)."""
     text, rc = run.log_text, run.returncode
     where = f"log: {log_path}"
     m = UNKNOWN_ELEMENT.search(text)
@@ -439,27 +634,40 @@ def classify_failure(run: GptRun, settings: GptSettings, graph: Path, log_path: 
         return SnapMemoryError(
             f"the JVM could not reserve its {settings.memory_gb:g} GB heap (machine: "
             f"{total:.0f} GB); lower processing.snap.memory_gb or run fewer workers; {where}")
-    if MEMORY.search(text) or rc in (-9, 137):
+    if run.killed == "memory" or MEMORY.search(text) or rc in (-9, 137):
+        how = ("gpt's JVM hit OutOfMemoryError and was killed (it would have waited until "
+               "the timeout)" if run.killed == "memory" else
+               "gpt was killed by the system for memory" if rc in (-9, 137) and
+               not MEMORY.search(text) else "gpt ran out of memory")
         return SnapMemoryError(
-            f"gpt ran out of memory (heap {settings.memory_gb:g} GB, tile cache "
-            f"{settings.tile_cache_gb:g} GB, exit {rc}); raise processing.snap.memory_gb, "
-            f"lower tile_cache_gb, run fewer --workers, or use the split graphs; {where}")
+            f"{how} (heap {settings.memory_gb:g} GB, tile cache {settings.tile_cache_gb:g} GB, "
+            f"{settings.threads} threads, exit {rc}); {MEMORY_FIX}; {where}")
+    if GEOID.search(text) and not ORBIT.search(text):
+        return SnapDownloadError(
+            f"Terrain-Correction could not read SNAP's EGM96 geoid grid "
+            f"({GEOID.search(text).group(0).strip()[:120]}); a truncated "
+            f"auxdata/dem/egm96/ww15mgh_b.zip is removed before the next run, which downloads "
+            f"it again (or copy it from https://step.esa.int/auxdata/dem/egm96/ww15mgh_b.zip); "
+            f"{where}")
     if ORBIT.search(text):
-        return SnapOrbitError(
+        return (SnapDownloadError if NETWORK.search(text) else SnapOrbitError)(
             "Apply-Orbit-File got no orbit file for this scene; check internet access to "
-            "step.esa.int, put the EOF file under ~/.snap/auxdata/Orbits/Sentinel-1/POEORB/"
-            "<S1A|S1B>/<year>/<month>/, or set processing.snap.orbit_type: restituted for "
-            f"scenes younger than about 3 weeks; {where}")
+            "step.esa.int, put the EOF file in processing.orbits (sarflow places it where "
+            "SNAP looks), or set processing.snap.orbit_type: restituted for scenes younger "
+            f"than about 3 weeks; {where}")
     if DEM.search(text):
-        return SnapDemError(
+        return (SnapDownloadError if NETWORK.search(text) else SnapDemError)(
             "Terrain-Correction could not get its DEM; check internet access for SNAP's DEM "
             "auto-download, or set dem: in the event config to a local DEM GeoTIFF "
-            f"(heights above EGM96); {where}")
+            f"(heights above EGM96, or processing.snap.geoid: false); {where}")
     if NO_INTERSECTION.search(text):
         return SceneOutsideAreaError(
             f"the scene does not overlap the event area (SNAP's Subset is empty); remove it "
             f"from the event's scenes; {where}")
-    return ProcessingError(f"gpt failed (exit {rc}): {_last_error(text)}; {where}")
+    if NETWORK.search(text):
+        return SnapDownloadError(f"gpt could not download auxiliary data "
+                                 f"({_last_error(text)}); check network access; {where}")
+    return SnapError(f"gpt failed (exit {rc}): {_last_error(text)}; {where}")
 
 
 def _last_error(text: str) -> str:
@@ -476,11 +684,13 @@ def _last_error(text: str) -> str:
 DIMAP_TAG = 65000
 """Private TIFF tag in which SNAP's GeoTIFF writers store the product's DIMAP header."""
 
-_TIFF_TYPES = {1: 1, 2: 1, 7: 1}  # BYTE, ASCII, UNDEFINED: one byte per value
+_TIFF_BYTES = (1, 2, 7)  # BYTE, ASCII, UNDEFINED: one byte per value
+_TIFF_INTS = {3: "H", 4: "I", 16: "Q"}  # SHORT, LONG, LONG8
 
 
-def tiff_tag_text(path: Path, tag: int = DIMAP_TAG) -> str | None:
-    """The text of a byte/ASCII tag in the first IFD of a TIFF or BigTIFF, or None."""
+def tiff_tags(path: Path) -> dict[int, Any] | None:
+    """The first IFD of a TIFF or BigTIFF: byte/ASCII tags as bytes, single integers as
+    int (others left out); None when ``path`` is not a TIFF."""
     with open(path, "rb") as fh:
         head = fh.read(16)
         if len(head) < 8 or head[:2] not in (b"II", b"MM"):
@@ -489,26 +699,74 @@ def tiff_tag_text(path: Path, tag: int = DIMAP_TAG) -> str | None:
         magic = struct.unpack(e + "H", head[2:4])[0]
         if magic == 42:
             ifd, count_fmt, entry_fmt, inline = struct.unpack(e + "I", head[4:8])[0], "H", "HHII", 4
-        elif magic == 43:
+        elif magic == 43 and len(head) >= 16:
             ifd, count_fmt, entry_fmt, inline = struct.unpack(e + "Q", head[8:16])[0], "Q", "HHQQ", 8
         else:
             return None
         fh.seek(ifd)
         csize = struct.calcsize(e + count_fmt)
-        (n,) = struct.unpack(e + count_fmt, fh.read(csize))
+        raw_n = fh.read(csize)
+        if len(raw_n) < csize:
+            return None
+        (n,) = struct.unpack(e + count_fmt, raw_n)
         esize = struct.calcsize(e + entry_fmt)
         entries = fh.read(n * esize)
-        for i in range(n):
-            t, typ, count, value = struct.unpack(e + entry_fmt, entries[i * esize:(i + 1) * esize])
-            if t != tag or typ not in _TIFF_TYPES:
-                continue
-            if count <= inline:
-                raw = entries[i * esize + esize - inline:][:count]
-            else:
-                fh.seek(value)
-                raw = fh.read(count)
-            return raw.rstrip(b"\0").decode("utf-8", "replace")
-    return None
+        tags: dict[int, Any] = {}
+        for i in range(len(entries) // esize):
+            entry = entries[i * esize:(i + 1) * esize]
+            t, typ, count, value = struct.unpack(e + entry_fmt, entry)
+            field_bytes = entry[esize - inline:]
+            if typ in _TIFF_BYTES:
+                if count <= inline:
+                    raw = field_bytes[:count]
+                else:
+                    fh.seek(value)
+                    raw = fh.read(count)
+                tags[t] = raw
+            elif typ in _TIFF_INTS and count == 1:
+                fmt = e + _TIFF_INTS[typ]
+                tags[t] = struct.unpack(fmt, field_bytes[:struct.calcsize(fmt)])[0]
+        return tags
+
+
+def tiff_tag_text(path: Path, tag: int = DIMAP_TAG) -> str | None:
+    """The text of a byte/ASCII tag in the first IFD of a TIFF or BigTIFF, or None."""
+    tags = tiff_tags(path)
+    if not tags or not isinstance(tags.get(tag), bytes):
+        return None
+    return tags[tag].rstrip(b"\0").decode("utf-8", "replace")
+
+
+def product_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of a product SNAP wrote: a GeoTIFF's first IFD or a BEAM-DIMAP
+    header's NCOLS/NROWS; None when unreadable."""
+    if path.suffix.lower() == ".dim":
+        text = path.read_text(errors="replace")
+        cols, rows = re.search(r"<NCOLS>\s*(\d+)", text), re.search(r"<NROWS>\s*(\d+)", text)
+        return (int(cols[1]), int(rows[1])) if cols and rows else None
+    tags = tiff_tags(path)
+    if not tags or 256 not in tags or 257 not in tags:
+        return None
+    return int(tags[256]), int(tags[257])
+
+
+ORBIT_ATTRIBUTE = re.compile(r'<MDATTR name="orbit_state_vector_file"[^>]*>([^<]*)</MDATTR>')
+"""Set by ApplyOrbitFileOp.updateOrbitStateVectors to ``<requested type> <file name>``
+(the requested type even when it fell back to RESORB: the file name tells)."""
+
+
+def applied_orbit(metadata: str | None) -> tuple[str, str] | None:
+    """(POEORB | RESORB | annotation, orbit file name) from a product's DIMAP header, or
+    None when it has no abstracted metadata to tell."""
+    if not metadata or "Abstracted_Metadata" not in metadata:
+        return None
+    m = ORBIT_ATTRIBUTE.search(metadata)
+    value = m.group(1).strip() if m else ""
+    kind = re.search(r"(POEORB|RESORB)", value)
+    if kind is None:
+        return "annotation", ""
+    name = value.split()[-1]
+    return kind.group(1), name
 
 
 def snap_band_names(path: Path) -> list[str]:
@@ -583,9 +841,14 @@ def _check_crs(ds: Any, path: Path) -> None:
                               "check the graph's Terrain-Correction mapProjection")
 
 
-def convert_output(snap_tif: Path, job: SceneJob, tags: Mapping[str, object]) -> list[str]:
-    """Write ``job.output`` from SNAP's GeoTIFF: bands renamed/reordered, windowed onto the
-    grid, SNAP's 0 nodata as NaN, mask NaN outside the image; return notes."""
+def convert_output(snap_tif: Path, job: SceneJob, tags: Mapping[str, object],
+                   output: Path | None = None) -> list[str]:
+    """Write ``output`` (default ``job.output``) from SNAP's GeoTIFF: bands renamed and
+    reordered, windowed onto the grid, SNAP's 0 nodata as NaN, the sigma0 floor rule
+    (:mod:`sarflow.engines.floor`), mask NaN outside the image; return notes."""
+    from .floor import apply_floor
+
+    opts = _settings(job)
     import numpy as np
     from osgeo import gdal
 
@@ -603,12 +866,12 @@ def convert_output(snap_tif: Path, job: SceneJob, tags: Mapping[str, object]) ->
     out_names = band_names(job.polarisations)
     sources = [_warp_band(ds, index[n], job.grid, "near" if aligned or n == MASK_BAND else "bilinear",
                           None if n == MASK_BAND else 0.0) for n in out_names]
-    with RasterWriter(job.output, job.grid, count=len(out_names), descriptions=out_names,
-                      tags=tags) as writer:
+    with RasterWriter(output or job.output, job.grid, count=len(out_names),
+                      descriptions=out_names, tags=tags) as writer:
         for win in job.grid.blocks(1024):
             arrays = [src.GetRasterBand(1).ReadAsArray(win.col, win.row, win.width, win.height)
                       .astype(np.float32) for src, _ in sources]
-            sigma = arrays[:-1]
+            sigma = [apply_floor(a, float(opts.noise_floor), opts.noise_clip) for a in arrays[:-1]]
             outside = np.all([~np.isfinite(a) for a in sigma], axis=0)
             mask = arrays[-1]
             mask[outside] = np.nan
@@ -620,12 +883,30 @@ def convert_output(snap_tif: Path, job: SceneJob, tags: Mapping[str, object]) ->
 # the engine
 # ------------------------------------------------------------------------------------
 
-def _orbit_source(settings: SnapSettings, log_text: str) -> str:
-    """POEORB / RESORB as asked; ``annotation`` if SNAP went on without an orbit file."""
-    source = _orbit_choice(settings)[1]
-    if settings.orbit_continue_on_fail and ORBIT.search(log_text):
-        return "annotation"
-    return source
+def orbit_provenance(settings: SnapSettings, product: Path | None,
+                     log_text: str) -> tuple[str, str, list[str]]:
+    """(orbit source, orbit file, notes): what Apply-Orbit-File applied, read from the
+    metadata SNAP wrote into ``product`` (its ``orbit_state_vector_file``); the log's
+    "Using Sentinel Restituted ... instead" only where the product has no metadata."""
+    asked = _orbit_choice(settings)[1]
+    found = applied_orbit(tiff_tag_text(product)) if product is not None else None
+    notes: list[str] = []
+    if found is None:
+        m = RESORB_FALLBACK.search(log_text)
+        if m:
+            found = ("RESORB", Path(m.group("file")).name)
+        elif settings.orbit_continue_on_fail and "ApplyOrbit ignoring error" in log_text:
+            found = ("annotation", "")
+        else:
+            found = (asked, "")
+        notes.append("SNAP's output has no orbit metadata; the orbit source comes from its log")
+    source, name = found
+    if source != asked:
+        notes.append(f"{asked} was asked for but SNAP applied "
+                     + (f"{source} ({name})" if name else "the annotation orbit")
+                     + ("; rerun when the POEORB is published (about 3 weeks after "
+                        "acquisition) for a homogeneous stack" if asked == "POEORB" else ""))
+    return source, name, notes
 
 
 @contextlib.contextmanager
@@ -648,6 +929,10 @@ def _snap_output(scratch: Path, name: str) -> Path | None:
     return None
 
 
+def _userdir_root(job: SceneJob, opts: SnapSettings) -> Path:
+    return Path(opts.userdir) if opts.userdir else Path(job.output).parent / ".snap-workers"
+
+
 class SnapEngine:
     """ESA SNAP's gpt through sarflow's graphs (see the module docstring)."""
 
@@ -666,61 +951,141 @@ class SnapEngine:
         return GptSettings.from_settings(_settings(job), job.worker())
 
     def process(self, job: SceneJob) -> SceneResult:
-        """Render, run gpt, convert onto the grid, validate; raise a typed error on failure."""
+        """Prepare aux data, render, run gpt, convert onto the grid, validate; raise a typed
+        error on failure (leaving no output and no scratch behind)."""
+        from . import snap_aux
+
         began = time.perf_counter()
-        settings = self.settings(job)
+        settings, opts = self.settings(job), _settings(job)
         info = scene_info(job.scene)
         missing = [p for p in job.polarisations if p not in info.polarisations]
         if missing:
             raise InputError(f"{job.scene.name} has {','.join(info.polarisations)} only, not "
                              f"{','.join(missing)}; set polarisations: accordingly")
         output = Path(job.output)
-        graphs = rendered_graph_paths(output, bool(_settings(job).split))
+        graphs = rendered_graph_paths(output, bool(opts.split))
         for template, path in graphs:
             values = render_graph(job, path, template)
-        with _scratch(output) as scratch:
-            produced, runs = self._run_chain(job, settings, [p for _, p in graphs], scratch)
-            orbit_source = _orbit_source(_settings(job), "".join(r.log_text for r in runs))
-            tags = _tags(job, info, values, orbit_source, graphs, runs)
-            notes = convert_output(produced, job, tags)
-        if job.orbit_dir is not None:
-            notes.append("processing.orbits is not used by SNAP, which reads its own orbit "
-                         "files (~/.snap/auxdata/Orbits)")
+        from .snap_check import ensure_graphs_run
+
+        ensure_graphs_run(settings.gpt, [p for _, p in graphs])
+        srtm = None if "externalDEMFile" in values["Terrain-Correction"] else \
+            _region_bounds(values["Subset"]["geoRegion"])
+        with snap_aux.worker_userdir(_userdir_root(job, opts)) as userdir, _scratch(output) as scratch:
+            aux = snap_aux.prepare(userdir, mission=info.mission,
+                                   when=dt.datetime.strptime(info.start, "%Y%m%dT%H%M%S"),
+                                   orbit_source=job.orbit_dir, orbit_kind=_orbit_choice(opts)[1],
+                                   srtm_bounds=srtm, allow_downloads=opts.allow_downloads)
+            for note in aux.notes:
+                log.info("%s: %s", output.stem, note)
+            try:
+                produced, runs = self._run_chain(job, settings, [p for _, p in graphs], scratch,
+                                                 userdir, info)
+            except SnapError as exc:
+                removed = snap_aux.remove_corrupt(userdir)
+                if removed:
+                    raise SnapDownloadError(
+                        f"{exc.one_line()}; SNAP left unreadable auxiliary file(s) "
+                        f"{', '.join(map(str, removed))} (a download cut short): removed, the "
+                        f"next run downloads them again") from None
+                raise
+            source, orbit_file, notes = orbit_provenance(opts, produced,
+                                                         "".join(r.log_text for r in runs))
+            notes = [n for n in aux.notes if n.startswith("removed")] + notes
+            notes += [f"gpt hung after 'Processing completed' and was killed; its output "
+                      f"was complete" for r in runs if r.killed == "after_completion"]
+            tags = _tags(job, info, values, source, orbit_file, graphs, runs)
+            staged = footprint.staging_path(output) if opts.edge_erosion_px else output
+            notes += convert_output(produced, job, tags, output=staged)
+        if opts.edge_erosion_px:
+            footprint.erode_output(staged, output, int(opts.edge_erosion_px))
         try:
             validate_output(output, job.grid, job.polarisations)
         except SarflowError as exc:
             output.unlink(missing_ok=True)
-            raise ProcessingError(f"SNAP's output for {info.product_id} is not usable: "
-                                  f"{exc.one_line()}; log: {job.log_path}") from None
-        return SceneResult(output=output, engine=self.name, orbit_source=orbit_source,
+            raise SnapError(f"SNAP's output for {info.product_id} is not usable: "
+                            f"{exc.one_line()}; log: {job.log_path}") from None
+        return SceneResult(output=output, engine=self.name, orbit_source=source,
                            seconds=time.perf_counter() - began, notes=notes)
 
     def _run_chain(self, job: SceneJob, settings: GptSettings, graphs: Sequence[Path],
-                   scratch: Path) -> tuple[Path, list["GptRun"]]:
+                   scratch: Path, userdir: Path, info: SceneInfo) -> tuple[Path, list["GptRun"]]:
         """Run the graph (or the stage graphs, each feeding the next) within one timeout."""
+        from .snap_aux import jvm_options
+
+        opts = _settings(job)
         deadline = time.monotonic() + settings.timeout_s
+        watch = Watch(output=scratch, stall_s=float(opts.stall_timeout_s),
+                      finish_grace_s=float(opts.finish_grace_s))
         source, runs = Path(job.scene), []
         for i, graph in enumerate(graphs):
             last = i == len(graphs) - 1
             target = scratch / (f"{job.output.stem}_snap.tif" if last
                                 else f"{job.output.stem}_stage{i + 1}.dim")
-            cmd = gpt_command(settings, graph, source, target)
+            cmd = gpt_command(settings, graph, source, target, jvm_options(userdir))
             log.info("%s: %s", job.output.stem, subprocess.list2cmdline(cmd))
-            run = run_gpt(cmd, job.log_path, deadline - time.monotonic(), settings.timeout_s)
+            run = run_gpt(cmd, job.log_path, deadline - time.monotonic(), settings.timeout_s,
+                          watch)
             run.command = cmd
             runs.append(run)
-            if run.returncode != 0:
-                raise classify_failure(run, settings, graph, job.log_path)
             produced = _snap_output(scratch, target.name)
+            _check_not_empty(run, produced, info, job, graph)
+            if run.killed == "after_completion":
+                if produced is None or not _complete(produced, last):
+                    raise SnapTimeoutError(
+                        f"gpt hung after 'Processing completed' and was killed after "
+                        f"processing.snap.finish_grace_s = {opts.finish_grace_s:g} s, and its "
+                        f"output is incomplete; log: {job.log_path}")
+            elif run.returncode != 0 or run.killed:
+                raise classify_failure(run, settings, graph, job.log_path)
             if produced is None:
-                if NO_INTERSECTION.search(run.log_text):
-                    raise classify_failure(run, settings, graph, job.log_path)
                 raise SnapNoOutputError(
                     f"gpt exited 0 but wrote no product for {job.output.stem} ({graph.name}); "
                     f"see the log {job.log_path} (a SNAP plugin missing or a failure SNAP "
                     "did not report)")
             source = produced
         return source, runs
+
+
+def _region_bounds(wkt: str) -> tuple[float, float, float, float]:
+    nums = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?(?:[eE]-?\d+)?", wkt)]
+    xs, ys = nums[0::2], nums[1::2]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _check_not_empty(run: GptRun, produced: Path | None, info: SceneInfo, job: SceneJob,
+                     graph: Path) -> None:
+    """SceneOutsideAreaError when Subset was empty: SubsetOp logs "No intersection with
+    source product boundary" and returns a 0 x 0 product, gpt exits 0 (SNAP 9-14)."""
+    size = product_size(produced) if produced is not None else None
+    empty = size is not None and (size[0] == 0 or size[1] == 0)
+    if not (empty or NO_INTERSECTION.search(run.log_text)):
+        return
+    w, s, e, n = job.grid.bounds
+    raise SceneOutsideAreaError(
+        f"{info.product_id} does not overlap the event area ({graph.name}: SNAP's Subset is "
+        f"empty{', a 0 x 0 product' if empty else ''}): scene footprint "
+        f"{info.footprint or '(unknown)'}, event grid {w:.4f},{s:.4f},{e:.4f},{n:.4f}; remove "
+        f"the scene from the event's scenes; log: {job.log_path}")
+
+
+def _complete(product: Path, geotiff: bool) -> bool:
+    """True when SNAP's product opens and has pixels (the GeoTIFF fully readable)."""
+    size = product_size(product)
+    if size is None or 0 in size:
+        return False
+    if not geotiff:
+        return product.with_suffix(".data").is_dir()
+    from osgeo import gdal
+
+    gdal.UseExceptions()
+    try:
+        ds = gdal.Open(str(product))
+        for b in range(ds.RasterCount):
+            ds.GetRasterBand(b + 1).Checksum()
+    except RuntimeError:
+        return False
+    return True
 
 
 def rendered_graph_paths(output: Path, split: bool) -> list[tuple[Path, Path]]:
@@ -732,10 +1097,12 @@ def rendered_graph_paths(output: Path, split: bool) -> list[tuple[Path, Path]]:
 
 
 def _tags(job: SceneJob, info: SceneInfo, values: Mapping[str, Mapping[str, str]],
-          orbit_source: str, graphs: Sequence[tuple[Path, Path]], runs: Sequence[GptRun]) -> dict:
-    """The stage's tags (``job.tags``) plus SNAP's provenance (graphs, commands, DEM)."""
+          orbit_source: str, orbit_file: str, graphs: Sequence[tuple[Path, Path]],
+          runs: Sequence[GptRun]) -> dict:
+    """The stage's tags (``job.tags``) plus SNAP's provenance (graphs, commands, DEM, orbit)."""
     tc = values["Terrain-Correction"]
     return {**job_tags(job, ENGINE, _settings(job)), "orbit_source": orbit_source,
+            "orbit_file": orbit_file,
             "units": "linear sigma0", "graphs": ",".join(p.name for _, p in graphs),
             "gpt_commands": [subprocess.list2cmdline(r.command) for r in runs],
             "scene": str(job.scene), "dem": tc.get("externalDEMFile") or tc["demName"],

@@ -143,17 +143,6 @@ class Swath:
         """Radar wavelength (m)."""
         return 299792458.0 / self.radar_frequency  # NaN when the annotation omits it
 
-    # polynomial views, as the brief names them
-    @property
-    def srgr_coefficients(self) -> np.ndarray:
-        """Slant-to-ground polynomial coefficients (n, k)."""
-        return self.conversions.srgr
-
-    @property
-    def grsr_coefficients(self) -> np.ndarray:
-        """Ground-to-slant polynomial coefficients (n, k)."""
-        return self.conversions.grsr
-
 
 def parse_annotation(data: bytes, what: str) -> Swath:
     """A :class:`Swath` from the bytes of an ``annotation/s1?-iw-grd-*.xml`` file."""

@@ -24,9 +24,26 @@ from .annotation import Swath
 from .geometry import C, geodetic_to_ecef, range_doppler_to_ground, zero_doppler
 from .orbit import Orbit, PolyOrbit
 
+_CHEB_DEGREE = 5
+"""Degree of the per-record slant-to-ground-range fit: exact to micrometres over a block
+(ground range is a gentle function of slant range over a few tens of kilometres)."""
 _CHUNK = 1 << 19  # points per vectorised batch (memory stays ~100 MB)
 _ORBIT_MARGIN = 60.0  # s of orbit fitted either side of the image
 _FIT_TOLERANCE = 2e-2  # m (0.002 px): a polynomial orbit further than this from the vectors is not used
+
+
+def image_line(t: np.ndarray, rng: np.ndarray, t_first: float, ati: float,
+               line_offset: float = 0.0, bistatic: float = 1.0) -> np.ndarray:
+    """Image line of zero-Doppler time ``t`` (s) and slant range ``rng`` (m), ESA's GRD
+    convention: ``(t - t_first - bistatic * R / c) / ati + line_offset``."""
+    return (np.asarray(t) - t_first - bistatic * np.asarray(rng) / C) / ati + line_offset
+
+
+def line_time(line: np.ndarray, rng: np.ndarray, t_first: float, ati: float,
+              line_offset: float = 0.0, bistatic: float = 1.0) -> np.ndarray:
+    """Zero-Doppler time (s) of image ``line`` at slant range ``rng``: the inverse of
+    :func:`image_line`."""
+    return t_first + (np.asarray(line) - line_offset) * ati + bistatic * np.asarray(rng) / C
 
 
 class GrdGeometry:
@@ -87,19 +104,48 @@ class GrdGeometry:
             sl = slice(s, s + _CHUNK)
             xyz = geodetic_to_ecef(lat[sl], lon[sl], height[sl])
             t, rng = zero_doppler(self.fast_orbit, xyz, t0=t_guess)
-            ln = (t - self.t_first - self.bistatic * rng / C) / self.ati + self.line_offset
+            ln = image_line(t, rng, self.t_first, self.ati, self.line_offset, self.bistatic)
             k = self._nearest(self.t_first + ln * self.ati)
             line[sl] = ln
             pixel[sl] = self._slant_to_ground(k, rng) / self.rps
         return line.reshape(shape), pixel.reshape(shape)
 
     def pixel_of(self, line: np.ndarray, slant_range: np.ndarray) -> np.ndarray:
-        """Image pixel of a slant range (m) at image line ``line`` (the nearest conversion
-        polynomial in azimuth time, inverted exactly)."""
-        line, slant_range = np.broadcast_arrays(np.asarray(line, dtype=np.float64),
-                                                np.asarray(slant_range, dtype=np.float64))
-        k = self._nearest(self.t_first + line.ravel() * self.ati)
-        return (self._slant_to_ground(k, slant_range.ravel()) / self.rps).reshape(line.shape)
+        """Image pixel of slant range (m) at image ``line``, with the annotation's
+        ground-to-slant-range polynomial nearest in azimuth time (as
+        :meth:`image_coordinates` picks it); NaN where either input is NaN.
+
+        Per record, the exact inverse (Newton on the polynomial) is computed at Chebyshev
+        nodes spanning the ranges present and fitted by a low-degree Chebyshev series,
+        evaluated per point (exact to micrometres, a few operations per point).
+        """
+        line = np.asarray(line, dtype=np.float64)
+        rng = np.asarray(slant_range, dtype=np.float64)
+        line, rng = np.broadcast_arrays(line, rng)
+        out = np.full(line.shape, np.nan)
+        ok = np.isfinite(line) & np.isfinite(rng)
+        if not ok.any():
+            return out
+        k = self._nearest(self.t_first + line[ok] * self.ati)
+        r = rng[ok]
+        vals = np.empty(r.shape)
+        for kk in np.unique(k):
+            m = k == kk
+            vals[m] = self._record_ground_range(int(kk), r[m])
+        out[ok] = vals / self.rps
+        return out
+
+    def _record_ground_range(self, k: int, rng: np.ndarray) -> np.ndarray:
+        """Ground range (m) of slant ranges with record ``k``'s polynomials (Chebyshev fit of
+        the exact Newton inverse over the ranges present)."""
+        lo, hi = float(rng.min()), float(rng.max())
+        kk = np.full(rng.shape, k, dtype=np.intp)
+        if hi - lo < 1.0:
+            return self._slant_to_ground(kk, rng)
+        nodes = 0.5 * (lo + hi) + 0.5 * (hi - lo) * np.cos(np.pi * (np.arange(11) + 0.5) / 11)
+        exact = self._slant_to_ground(np.full(nodes.shape, k, dtype=np.intp), nodes)
+        series = np.polynomial.chebyshev.Chebyshev.fit(nodes, exact, _CHEB_DEGREE, domain=[lo, hi])
+        return series(rng)
 
     def range_time(self, line: np.ndarray, pixel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Zero-Doppler time (s since the orbit epoch) and slant range (m) of image positions."""
@@ -107,7 +153,7 @@ class GrdGeometry:
                                           np.asarray(pixel, dtype=np.float64))
         k = self._nearest(self.t_first + line.ravel() * self.ati)
         rng = _horner(self._grsr_t, k, pixel.ravel() * self.rps - self.gr0[k])
-        t = self.t_first + (line.ravel() - self.line_offset) * self.ati + self.bistatic * rng / C
+        t = line_time(line.ravel(), rng, self.t_first, self.ati, self.line_offset, self.bistatic)
         return t.reshape(line.shape), rng.reshape(line.shape)
 
     def ground_coordinates(self, line: np.ndarray, pixel: np.ndarray, height: np.ndarray
@@ -138,11 +184,6 @@ def fit_timing(swath: Swath) -> tuple[float, float]:
         (beta, offset), *_ = np.linalg.lstsq(a, y[ok], rcond=None)
         return float(beta), float(offset)
     return 1.0, float(np.median(y[ok] - x[ok])) if ok.any() else 0.0
-
-
-def line_offset_for(reference_range_time: float, azimuth_time_interval: float) -> float:
-    """The line offset of ESA's convention for a reference two-way range time tau_ref (s)."""
-    return reference_range_time / (2.0 * azimuth_time_interval)
 
 
 def _fast_orbit(orbit: Orbit, swath: Swath) -> Orbit | PolyOrbit:

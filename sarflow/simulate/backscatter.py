@@ -9,6 +9,24 @@ ellipsoid-referenced sigma0 a calibrated GRD holds.
 
 The projection is linear in the facet values, so it is done once per pass for a few
 "basis" images (land cover x landslide) and each date is a weighted sum of them.
+
+Speckle, two models (``SimulationSettings.speckle``):
+
+- ``pixel``: DN^2 = power x an independent unit-mean gamma variate per pixel with ENL
+  looks (the model of earlier sarflow versions);
+- ``cell``: speckle formed at the resolution cell.  ESA's Sentinel-1 Product Definition
+  (S1-RS-MDA-52-7440, IW GRD High Resolution: resolution 20 x 22 m range x azimuth, pixel
+  spacing 10 x 10 m, 5 x 1 looks, ENL 4.4) describes GRDH as 5 range looks, each with a
+  20 x 22 m impulse response, detected and averaged, sampled every 10 m; partly overlapping
+  looks give an ENL of 4.4 rather than 5.  So here: complex circular Gaussian scatterers
+  with the pixel's power are filtered by the impulse response (a Hamming-weighted band,
+  coefficient ``HAMMING``, whose -3 dB width of |h|^2 is the resolution), per look; five
+  looks are made from six independent fields, adjacent looks sharing one
+  (``z_k = (v_k + b v_{k+1}) / sqrt(1 + b^2)``), with b chosen so that the ENL of their
+  mean intensity is 4.4: ENL = 25 / (5 + 8 rho^2), rho = b / (1 + b^2).  The intensity
+  correlation of two pixels d apart is then |R(d)|^2, R the normalised autocorrelation
+  of the impulse response (Siegert), about 0.6 for adjacent pixels; the mean
+  intensity is the power blurred by |h|^2, as in a real image.
 """
 
 from __future__ import annotations
@@ -99,15 +117,92 @@ class Sampler:
         return out.reshape(self.shape).astype(np.float32)
 
 
+HAMMING = 0.75
+"""Generalised Hamming coefficient of the simulated impulse response's spectral weighting
+(w(x) = a + (1 - a) cos(2 pi x), |x| <= 1/2 of the band)."""
+GRD_LOOKS = 5
+"""Range looks of IW GRDH (ESA's product definition: 5 x 1)."""
+_PAD = 12
+
+
+def hamming_width_factor(a: float = HAMMING) -> float:
+    """K such that the -3 dB width of |h|^2 is K / B for a band of width B (cycles per m)
+    weighted by the generalised Hamming window with coefficient ``a``."""
+    f = np.linspace(-0.5, 0.5, 4001)
+    w = a + (1.0 - a) * np.cos(2.0 * np.pi * f)
+    x = np.linspace(0.0, 1.5, 3001)  # in units of 1 / B
+    h = np.trapezoid(w[None, :] * np.cos(2.0 * np.pi * f[None, :] * x[:, None]), f, axis=1)
+    p = (h / h[0]) ** 2
+    k = int(np.argmax(p < 0.5))
+    x3 = x[k - 1] + (0.5 - p[k - 1]) * (x[k] - x[k - 1]) / (p[k] - p[k - 1])
+    return 2.0 * float(x3)
+
+
+def transfer_function(n: int, spacing_m: float, resolution_m: float, a: float = HAMMING
+                      ) -> np.ndarray:
+    """The impulse response's spectrum on the FFT frequencies of ``n`` samples
+    ``spacing_m`` apart (float64, normalised to unit mean power)."""
+    band = hamming_width_factor(a) / resolution_m  # cycles per m
+    if band > 1.0 / spacing_m:
+        raise ValueError(f"resolution {resolution_m} m is finer than {spacing_m} m sampling allows")
+    f = np.fft.fftfreq(n, d=spacing_m) / band
+    h = np.where(np.abs(f) <= 0.5, a + (1.0 - a) * np.cos(2.0 * np.pi * f), 0.0)
+    return h / np.sqrt(np.mean(h * h))
+
+
+def look_overlap(enl: float, looks: int = GRD_LOOKS) -> float:
+    """b such that ``looks`` looks z_k = (v_k + b v_{k+1}) / sqrt(1 + b^2) have an ENL of ``enl``."""
+    if not 1.0 <= enl <= looks:
+        raise ValueError(f"ENL {enl} must lie in [1, {looks}] for {looks} looks")
+    rho2 = (looks * looks / enl - looks) / (2.0 * (looks - 1))
+    rho = np.sqrt(rho2)
+    if rho >= 0.5:
+        raise ValueError(f"ENL {enl} needs looks more correlated than this model allows")
+    return float((1.0 - np.sqrt(1.0 - 4.0 * rho2)) / (2.0 * rho)) if rho > 0 else 0.0
+
+
+def cell_speckle(power: np.ndarray, rng: np.random.Generator, enl: float,
+                 resolution_m: tuple[float, float], spacing_m: float = 10.0) -> np.ndarray:
+    """Detected, multi-looked intensity (float32) of an image whose pixels have ``power``:
+    speckle formed at the resolution cell (module docstring); E[out] = power blurred by the
+    impulse response's |h|^2."""
+    nl, ns = power.shape
+    padded = np.pad(power, _PAD, mode="edge")
+    amp = np.sqrt(np.maximum(padded, 0.0)).astype(np.float32)
+    h = (transfer_function(padded.shape[0], spacing_m, resolution_m[1])[:, None]
+         * transfer_function(padded.shape[1], spacing_m, resolution_m[0])[None, :]
+         ).astype(np.float32)
+    b = np.float32(look_overlap(enl))
+    norm = np.float32(1.0 / np.sqrt(1.0 + b * b))
+    out = np.zeros(padded.shape, dtype=np.float32)
+    prev = None
+    for _ in range(GRD_LOOKS + 1):
+        w = rng.standard_normal((2,) + padded.shape, dtype=np.float32)
+        field = (w[0] + 1j * w[1]).astype(np.complex64)
+        field *= amp * np.float32(np.sqrt(0.5))
+        v = np.fft.ifft2(np.fft.fft2(field) * h).astype(np.complex64)
+        if prev is not None:
+            z = (prev + b * v) * norm
+            out += z.real ** 2 + z.imag ** 2
+        prev = v
+    out *= np.float32(1.0 / GRD_LOOKS)
+    return out[_PAD:_PAD + nl, _PAD:_PAD + ns]
+
+
 def to_dn(sigma0: np.ndarray, sigma_lut2: np.ndarray, noise: np.ndarray, looks: float,
-          rng: np.random.Generator) -> np.ndarray:
+          rng: np.random.Generator, speckle: str = "pixel",
+          resolution_m: tuple[float, float] = (20.0, 22.0)) -> np.ndarray:
     """Digital numbers of a GRD: DN^2 = (sigma0 * A^2 + noise) * speckle, speckle a unit-mean
-    gamma variate with ``looks`` equivalent looks; rounded to uint16."""
-    speckle = rng.standard_gamma(looks, size=sigma0.shape, dtype=np.float32)
-    speckle *= np.float32(1.0 / looks)
+    gamma variate with ``looks`` equivalent looks per pixel (``pixel``) or formed at the
+    resolution cell (``cell``, :func:`cell_speckle`); rounded to uint16."""
     power = sigma0 * sigma_lut2
     power += noise
-    power *= speckle
+    if speckle == "cell":
+        power = cell_speckle(power, rng, looks, resolution_m)
+    else:
+        spk = rng.standard_gamma(looks, size=sigma0.shape, dtype=np.float32)
+        spk *= np.float32(1.0 / looks)
+        power *= spk
     np.sqrt(power, out=power)
     np.rint(power, out=power)
     np.clip(power, 0, 65535, out=power)

@@ -32,7 +32,7 @@ from .. import __version__
 from ..errors import InputError
 from ..grid import SPACING, Grid, atomic_path, standard_tags, write_raster
 from . import backscatter, geometry, inventory, safe_writer, terrain
-from .orbit import design_orbit
+from .orbit import design_orbit, displaced, tube_offset
 from .settings import LANDCOVER_CLASSES, SimulationSettings
 
 Progress = Callable[[str, int, int], None]
@@ -123,8 +123,10 @@ class _World:
     def __init__(self, settings: SimulationSettings, seed: int, event: Grid, dem: Grid,
                  height: np.ndarray, h_ell: np.ndarray, p: np.ndarray, q: np.ndarray,
                  landcover: np.ndarray, slide_id: np.ndarray, jitter: np.ndarray,
-                 texture: np.ndarray, slides: list) -> None:
+                 texture: np.ndarray, slides: list, p_post: Optional[np.ndarray] = None,
+                 q_post: Optional[np.ndarray] = None) -> None:
         self.settings, self.seed, self.event, self.dem = settings, seed, event, dem
+        self.p_post, self.q_post = p_post, q_post
         self.height, self.h_ell, self.p, self.q = height, h_ell, p, q
         self.landcover, self.slide_id, self.jitter, self.texture = landcover, slide_id, jitter, texture
         self.slides = slides
@@ -147,7 +149,8 @@ class _World:
         window = (slice(m, m + event.height), slice(m, m + event.width))
         slides = inventory.make_landslides(dem, window, slope, p, q, _rng(seed, 3), s)
         inventory.write_inventory(out / "inventory.gpkg", slides,
-                                  {pol: s.change_db[pol] for pol in s.polarisations})
+                                  {pol: s.change_db[pol] for pol in s.polarisations}
+                                  if s.change_model == "constant" else None)
         slide_id = inventory.rasterize_ids(slides, dem)
         jitter = np.array([0.0] + [sl.change_jitter_db for sl in slides], dtype=np.float32)
         write_raster(out / "truth" / "landslides.tif", (slide_id[window] > 0).astype(np.uint8),
@@ -161,8 +164,17 @@ class _World:
         n = terrain.noise_field(dem.shape, float(np.mean(dxs)), dy, _rng(seed, 4), 2.0, 2 * dy, 60.0)
         texture = 10.0 ** (s.texture_db * n / 10.0)
         texture = (texture / texture.mean()).astype(np.float32)
+        p_post = q_post = None
+        if s.change_model == "scar":
+            dh = inventory.scar_surface_change(slide_id, h_ell, slides, s.scar_depth)
+            p_post, q_post = terrain.gradients(h_ell + dh, dem)
+            write_raster(out / "truth" / "surface_change.tif", dh[window].astype(np.float32),
+                         event, descriptions=["height_change_m"],
+                         tags={"source": f"sarflow.simulate seed {seed}",
+                               "model": "scar depth alpha A^(gamma-1), depletion above, "
+                                        "deposit below"})
         return cls(s, seed, event, dem, height, h_ell, p, q, landcover, slide_id, jitter,
-                   texture, slides)
+                   texture, slides, p_post, q_post)
 
 
 def _geoid(dem: Grid) -> np.ndarray:
@@ -200,7 +212,8 @@ def acquisition_times(s: SimulationSettings) -> dict[str, list[dt.datetime]]:
 
 def _class_factors(s: SimulationSettings, seed: int, ip: int, idate: int) -> dict[str, dict[str, float]]:
     """gamma0 (dB) per land cover and polarisation on one date: the class's value plus the
-    date's soil-moisture / vegetation change."""
+    date's soil-moisture / vegetation change; the fresh scar ('scar', with the scar change
+    model) varies as bare ground does; wet post-event dates add ``wet_db``."""
     rng = _rng(seed, 10, ip, idate)
     out: dict[str, dict[str, float]] = {}
     for cls in LANDCOVER_CLASSES:
@@ -208,6 +221,14 @@ def _class_factors(s: SimulationSettings, seed: int, ip: int, idate: int) -> dic
         common = rng.normal(0.0, sd)
         out[cls] = {pol: float(s.gamma0_db[cls][pol] + common + rng.normal(0.0, 0.2 * sd))
                     for pol in ("VV", "VH")}
+    if s.change_model == "scar":
+        out["scar"] = {pol: float(s.scar_gamma0_db[pol] + out["bare"][pol] - s.gamma0_db["bare"][pol])
+                       for pol in ("VV", "VH")}
+    k_post = idate - s.scenes_per_window
+    if 0 <= k_post < s.wet_post_dates:
+        for cls, values in out.items():
+            for pol in values:
+                values[pol] = float(values[pol] + s.wet_db.get(cls, 0.0))
     return out
 
 
@@ -228,6 +249,23 @@ _STATE: dict = {}
 """The pass being simulated, shared with forked worker processes (copy-on-write)."""
 
 
+def _frame(world: _World, pass_dir: str, orbit_def) -> dict:
+    """Everything one orbit gives a pass's images: the image frame, geolocation grid and
+    vectors, the basis images, the sampler onto the event grid and the layover/shadow flags."""
+    s = world.settings
+    win = world.window
+    model = geometry.build_image_model(pass_dir, orbit_def, world.dem, win, world.h_ell)
+    geom = geometry.compute_pass_geometry(model, world.dem, world.h_ell)
+    pp = safe_writer.pass_product(model, s.nesz_db, s.beta_nought, s.subswaths,
+                                  s.nesz_offset_db)
+    return dict(model=model, pp=pp, bases=_bases(world, geom),
+                sampler=backscatter.Sampler(geom.line[win], geom.pixel[win], model.lines,
+                                            model.samples),
+                flags=geom.flags[win].astype(np.float32),
+                sigma_lut2=(pp.sigma_lut_full() ** 2).astype(np.float32)[None, :],
+                noise=pp.noise_full())
+
+
 def _simulate_pass(world: _World, ip: int, pass_dir: str, times: list[dt.datetime], out: Path,
                    workers: int = 1):
     """Simulate and write every acquisition of one pass; yield one record per scene."""
@@ -237,18 +275,10 @@ def _simulate_pass(world: _World, ip: int, pass_dir: str, times: list[dt.datetim
     h_centre = float(np.mean(world.h_ell[win]))
     orbit_def = design_orbit(s.center[0], s.center[1], h_centre, s.incidence_deg[pass_dir],
                              pass_dir, t_ref)
-    model = geometry.build_image_model(pass_dir, orbit_def, world.dem, win, world.h_ell)
-    geom = geometry.compute_pass_geometry(model, world.dem, world.h_ell)
-    pp = safe_writer.pass_product(model, s.nesz_db, s.beta_nought)
     _STATE.clear()
-    _STATE.update(
-        world=world, ip=ip, pass_dir=pass_dir, times=times, t_ref=t_ref, out=out, model=model,
-        pp=pp, bases=_bases(world, geom),
-        sampler=backscatter.Sampler(geom.line[win], geom.pixel[win], model.lines, model.samples),
-        flags=geom.flags[win].astype(np.float32),
-        sigma_lut2=(pp.sigma_lut_full() ** 2).astype(np.float32)[None, :],
-        noise=pp.noise_full(), anx0=orbit_def.ascending_node_time())
-    del geom
+    _STATE.update(world=world, ip=ip, pass_dir=pass_dir, times=times, t_ref=t_ref, out=out,
+                  orbit=orbit_def, anx0=orbit_def.ascending_node_time(),
+                  frame=None if s.orbit_tube_m > 0 else _frame(world, pass_dir, orbit_def))
     try:
         if workers > 1 and len(times) > 1:
             import multiprocessing
@@ -267,8 +297,14 @@ def _simulate_pass(world: _World, ip: int, pass_dir: str, times: list[dt.datetim
 def _scene(idate: int) -> dict:
     """Simulate and write one acquisition of the pass in ``_STATE``; return its record."""
     st = _STATE
-    world, ip, pass_dir, model, pp = st["world"], st["ip"], st["pass_dir"], st["model"], st["pp"]
+    world, ip, pass_dir = st["world"], st["ip"], st["pass_dir"]
     s, seed = world.settings, world.seed
+    fr = st["frame"]
+    offset = (0.0, 0.0)
+    if fr is None:  # a repeat pass anywhere in the orbital tube: its own frame
+        offset = tube_offset(_rng(seed, 30, ip, idate), s.orbit_tube_m)
+        fr = _frame(world, pass_dir, displaced(st["orbit"], *offset))
+    model, pp = fr["model"], fr["pp"]
     t = st["times"][idate]
     shift = t - st["t_ref"]
     first = model.t_first + shift
@@ -283,53 +319,98 @@ def _scene(idate: int) -> dict:
     post = t > s.event_datetime
     factors = _class_factors(s, seed, ip, idate)
     moist = _moisture(s, seed, ip, idate, (model.lines, model.samples))
-    dns, truth = {}, []
+    dns, truth, noise_err = {}, [], {}
     for ipol, pol in enumerate(s.polarisations):
-        sigma = _sigma0_image(st["bases"], factors, pol, post, s.change_db[pol])
+        sigma = _sigma0_image(fr["bases"], factors, pol, post, s.change_db[pol], s.change_model)
         sigma *= moist
-        truth.append(st["sampler"](sigma))
-        dns[pol] = backscatter.to_dn(sigma, st["sigma_lut2"], st["noise"], s.looks,
-                                     _rng(seed, 20, ip, idate, ipol))
+        truth.append(fr["sampler"](sigma))
+        noise, noise_err[pol] = _true_noise(fr, s, seed, ip, idate, ipol)
+        dns[pol] = backscatter.to_dn(sigma, fr["sigma_lut2"], noise, s.looks,
+                                     _rng(seed, 20, ip, idate, ipol), s.speckle, s.resolution_m)
     files = safe_writer.product_files(scene, pp, dns)
     pid = scene.product_id
     out = st["out"]
     safe_writer.write_zip(out / "scenes" / f"{pid}.zip", f"{pid}.SAFE", files,
                           scene.processing_time)
-    _write_truth(out / "truth" / "sigma0" / f"{pid}.tif", world.event, truth, st["flags"],
+    _write_truth(out / "truth" / "sigma0" / f"{pid}.tif", world.event, truth, fr["flags"],
                  scene, s)
-    return {"product_id": pid, "pass": pass_dir, "acquisition_time": _iso(first),
-            "post_event": bool(post), "relative_orbit": rel, "absolute_orbit": absolute,
-            "gamma0_db": factors,
-            "image": {"lines": model.lines, "samples": model.samples,
-                      "incidence_mid_deg": pp.incidence_mid}}
+    rec = {"product_id": pid, "pass": pass_dir, "acquisition_time": _iso(first),
+           "post_event": bool(post), "relative_orbit": rel, "absolute_orbit": absolute,
+           "gamma0_db": factors,
+           "image": {"lines": model.lines, "samples": model.samples,
+                     "incidence_mid_deg": pp.incidence_mid}}
+    if s.orbit_tube_m > 0:
+        rec["orbit_offset_m"] = {"radial": offset[0], "cross_track": offset[1]}
+    if s.subswaths != "IW2":
+        rec["swaths"] = [{"swath": b.name, "first_sample": b.first_sample,
+                          "last_sample": b.last_sample} for b in pp.blocks()]
+        rec["noise_error_db"] = noise_err
+    return rec
+
+
+def _true_noise(fr: dict, s: SimulationSettings, seed: int, ip: int, idate: int, ipol: int
+                ) -> tuple[np.ndarray, list[float]]:
+    """The thermal noise power in the image: the annotated noise, times (``noise_error_db``)
+    a per sub-swath factor drawn for this scene and polarisation."""
+    if s.noise_error_db <= 0 or s.subswaths == "IW2":
+        return fr["noise"], []
+    blocks = fr["pp"].blocks()
+    err = _rng(seed, 31, ip, idate, ipol).normal(0.0, s.noise_error_db, len(blocks))
+    cols = fr["pp"].swath_columns()
+    factor = (10.0 ** (err[cols] / 10.0)).astype(np.float32)
+    return fr["noise"] * factor[None, :], [float(e) for e in err]
 
 
 def _bases(world: _World, geom: geometry.PassGeometry) -> dict[str, np.ndarray]:
     """Image-geometry basis images: per land cover, the unchanged facets ('keep'), the
-    landslide facets ('slide') and the landslide facets with their per-slide jitter."""
+    landslide facets ('slide') and the landslide facets with their per-slide jitter; with
+    the scar change model also the post-event scars ('scar', :func:`_scar_weight`)."""
     w = backscatter.facet_weight(geom, world.p, world.q) * world.texture
     slide = world.slide_id > 0
     jit = (10.0 ** (world.jitter[world.slide_id] / 10.0)).astype(np.float32)
     codes = world.landcover
     layers = [(np.where(slide, np.float32(0), w), None, codes),
               (w, slide, codes), (w * jit, slide, codes)]
-    keep, sl, slj = backscatter.splat(geom, layers, len(LANDCOVER_CLASSES))
+    scar = world.settings.change_model == "scar"
+    if scar:
+        layers.append((_scar_weight(world, geom) * jit, slide, np.zeros_like(codes)))
+    images = backscatter.splat(geom, layers, len(LANDCOVER_CLASSES))
+    keep, sl, slj = images[:3]
     out = {}
     for k, cls in enumerate(LANDCOVER_CLASSES):
         out[f"keep_{cls}"], out[f"slide_{cls}"], out[f"slidej_{cls}"] = keep[k], sl[k], slj[k]
+    if scar:
+        out["scar"] = images[3][0]
     return out
 
 
+def _scar_weight(world: _World, geom: geometry.PassGeometry) -> np.ndarray:
+    """Per cell, the post-event scar's facet weight (its new surface, ``world.p_post``)
+    times the scar's incidence dependence (cos(local incidence) / cos(reference))^k."""
+    s = world.settings
+    pp, qp = world.p_post, world.q_post
+    w = backscatter.facet_weight(geom, pp, qp) * world.texture
+    cos_loc = (geom.look_u - pp * geom.look_e - qp * geom.look_n) / np.sqrt(1.0 + pp * pp + qp * qp)
+    ratio = np.maximum(cos_loc, 0.0) / np.float32(math.cos(math.radians(s.scar_reference_deg)))
+    return (w * ratio ** np.float32(s.scar_cos_exponent)).astype(np.float32)
+
+
 def _sigma0_image(bases: dict[str, np.ndarray], factors: dict[str, dict[str, float]], pol: str,
-                  post: bool, change_db: float) -> np.ndarray:
+                  post: bool, change_db: float, change_model: str = "constant") -> np.ndarray:
     """Noise-free ellipsoid sigma0 of one date and polarisation (image geometry, float32)."""
     out = None
     change = 10.0 ** (change_db / 10.0)
+    scar = change_model == "scar" and post
     for cls in LANDCOVER_CLASSES:
         g = np.float32(10.0 ** (factors[cls][pol] / 10.0))
-        slide = bases[f"slidej_{cls}"] * np.float32(change) if post else bases[f"slide_{cls}"]
-        term = (bases[f"keep_{cls}"] + slide) * g
+        if scar:
+            term = bases[f"keep_{cls}"] * g
+        else:
+            slide = bases[f"slidej_{cls}"] * np.float32(change) if post else bases[f"slide_{cls}"]
+            term = (bases[f"keep_{cls}"] + slide) * g
         out = term if out is None else out + term
+    if scar:
+        out += bases["scar"] * np.float32(10.0 ** (factors["scar"][pol] / 10.0))
     return out
 
 

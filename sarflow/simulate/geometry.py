@@ -18,6 +18,8 @@ import numpy as np
 from ..grid import Grid
 from ..sentinel1 import (C, Orbit, ecef_to_geodetic, geodetic_to_ecef, range_doppler_to_ground,
                          zero_doppler)
+from ..sentinel1.radar import image_line, line_time
+from ..sentinel1.layover import LAYOVER, SHADOW, profile_flags  # noqa: F401 (codes re-exported)
 from .orbit import CircularOrbit, annotation_orbit, state_vectors
 
 PIXEL_SPACING = 10.0
@@ -25,8 +27,6 @@ PIXEL_SPACING = 10.0
 COARSE_STEP = 32
 IMAGE_MARGIN = 24
 """Image pixels kept around the event grid's footprint."""
-LAYOVER = 1
-SHADOW = 2
 
 
 @dataclass
@@ -72,13 +72,13 @@ class ImageModel:
     def line_pixel(self, t: np.ndarray, rng: np.ndarray, t_first_s: float
                    ) -> tuple[np.ndarray, np.ndarray]:
         """Image (line, pixel) of zero-Doppler time ``t`` (s) and slant range ``rng`` (m)."""
-        line = (t - t_first_s - (rng - self.r_ref) / C) / self.ati
+        line = image_line(t, rng, t_first_s, self.ati, line_offset=self.r_ref / (C * self.ati))
         return line, self.ground_range(rng) / PIXEL_SPACING
 
     def zero_doppler_time(self, line: np.ndarray, rng: np.ndarray, t_first_s: float
                           ) -> np.ndarray:
         """Zero-Doppler time (s) of an image line at slant range ``rng``."""
-        return t_first_s + np.asarray(line) * self.ati + (np.asarray(rng) - self.r_ref) / C
+        return line_time(line, rng, t_first_s, self.ati, line_offset=self.r_ref / (C * self.ati))
 
 
 @dataclass
@@ -336,7 +336,7 @@ def _layover_shadow(model: ImageModel, co: _Coarse, line_c: list[np.ndarray],
         near = np.arange(ns)[None, :] < np.argmax(inside, axis=1)[:, None]
         px[~inside] = np.where(near, -np.inf, np.inf)[~inside]
         be[~inside] = -np.inf
-        flags_img[l0:l0 + block] = _profile_flags(px, be) * inside
+        flags_img[l0:l0 + block] = profile_flags(px, be) * inside
     # back to the DEM cells: nearest profile sample of each cell's horizontal position
     l_cell = wr @ l_ref @ wc.T
     p_cell = wr @ p_ref @ wc.T
@@ -352,18 +352,3 @@ def _quad_terms(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = a / 1000.0
     b = b / 1000.0
     return np.stack([np.ones_like(a), a, b, a * a, a * b, b * b], axis=1)
-
-
-def _profile_flags(px: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """Layover (1) and shadow (2) flags along axis 1 (near to far range)."""
-    tol_b = 1.0 / 8.5e5   # 1 m at the slant range
-    tol_p = 0.02
-    prev_b = np.maximum.accumulate(beta, axis=1)
-    shadow = np.zeros(beta.shape, dtype=bool)
-    shadow[:, 1:] = beta[:, 1:] < prev_b[:, :-1] - tol_b
-    prev_p = np.maximum.accumulate(px, axis=1)
-    lay = np.zeros(px.shape, dtype=bool)
-    lay[:, 1:] = px[:, 1:] < prev_p[:, :-1] - tol_p
-    next_p = np.minimum.accumulate(px[:, ::-1], axis=1)[:, ::-1]
-    lay[:, :-1] |= px[:, :-1] > next_p[:, 1:] + tol_p
-    return lay.astype(np.uint8) * LAYOVER + shadow.astype(np.uint8) * SHADOW

@@ -1,6 +1,15 @@
 """Synthetic Sentinel-1 orbits: a circular, sun-synchronous-inclination orbit at about
 693 km, placed so that a given point is seen right-looking at a chosen incidence angle on an
 ascending or descending pass, and written out as annotation-style state vectors.
+
+Repeat passes (``SimulationSettings.orbit_tube_m``): Sentinel-1's orbit is kept inside an
+Earth-fixed tube of 50 m (rms) radius around its nominal path (ESA, Sentinel-1 mission
+description on eoPortal; Barat et al., "Expected interferometric baseline statistics for
+Sentinel-1", Living Planet Symposium 2013), so repeat passes differ by up to about 100 m
+across track and radially.  Each date's orbit is the pass's nominal orbit moved, at the
+scene centre time, by a displacement drawn uniformly in the disc of diameter
+``orbit_tube_m`` perpendicular to the velocity (radial and cross-track; along-track offsets
+are timing, absorbed by the annotation's times).
 """
 
 from __future__ import annotations
@@ -67,6 +76,43 @@ class CircularOrbit:
         n = self.mean_motion
         u = self.u0 % (2 * math.pi)
         return self.t_ref - dt.timedelta(seconds=u / n)
+
+
+def displaced(orbit: CircularOrbit, radial_m: float, cross_m: float) -> CircularOrbit:
+    """The orbit moved by ``radial_m`` (up) and ``cross_m`` (along r x v) at ``t_ref``, with
+    no along-track offset: a new radius, and inclination, node and argument of latitude
+    solved so that the position at ``t_ref`` is displaced exactly as asked."""
+    from scipy.optimize import least_squares
+
+    pos0, vel0 = orbit.state(np.zeros(1))
+    r_hat = pos0[0] / np.linalg.norm(pos0[0])
+    c_hat = np.cross(pos0[0], vel0[0])
+    c_hat /= np.linalg.norm(c_hat)
+    a_hat = np.cross(c_hat, r_hat)
+    target = pos0[0] + radial_m * r_hat + cross_m * c_hat
+    a = orbit.a + radial_m
+
+    def make(x: np.ndarray) -> CircularOrbit:
+        return CircularOrbit(raan=orbit.raan + x[0] * 1e-6, u0=orbit.u0 + x[1] * 1e-6,
+                             t_ref=orbit.t_ref, a=a, inc=orbit.inc + x[2] * 1e-6)
+
+    def resid(x: np.ndarray) -> np.ndarray:
+        p = make(x).state(np.zeros(1))[0][0]
+        d = p - target
+        return np.array([d @ r_hat, d @ c_hat, d @ a_hat])
+
+    sol = least_squares(resid, np.zeros(3), xtol=1e-15, ftol=1e-15, gtol=1e-15)
+    out = make(sol.x)
+    if np.abs(resid(sol.x)).max() > 1e-3:
+        raise RuntimeError("could not displace the orbit within 1 mm")
+    return out
+
+
+def tube_offset(rng: np.random.Generator, tube_m: float) -> tuple[float, float]:
+    """(radial, cross-track) offset (m) drawn uniformly in the disc of diameter ``tube_m``."""
+    r = 0.5 * tube_m * math.sqrt(float(rng.random()))
+    th = 2.0 * math.pi * float(rng.random())
+    return r * math.cos(th), r * math.sin(th)
 
 
 def _look(orbit: CircularOrbit, target: np.ndarray) -> tuple[float, float, float]:

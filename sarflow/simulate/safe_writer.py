@@ -17,12 +17,14 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 from lxml import etree
 
 from ..grid import atomic_path
 from ..sentinel1 import C, geodetic_to_ecef, range_doppler_to_ground
+from . import swaths as _swaths
 from .geometry import PIXEL_SPACING, ImageModel
 
 IPF_VERSION = "003.40"
@@ -101,6 +103,17 @@ class PassProduct:
     noise_az: np.ndarray
     incidence_mid: float
     vector_lines: np.ndarray
+    swath_blocks: Optional[list] = None
+    """``subswaths: IW1-IW3``: the sub-swath blocks (:class:`swaths.SwathBlock`) of the image;
+    None: the whole image is IW2 with one azimuth noise vector."""
+
+    def blocks(self) -> list:
+        """The sub-swath blocks of the image (one IW2 block in single-swath products)."""
+        if self.swath_blocks is not None:
+            return self.swath_blocks
+        m = self.model
+        return [_swaths.SwathBlock(name=SWATH, first_sample=0, last_sample=m.samples - 1,
+                                   lines=self.noise_az_lines, factors=self.noise_az)]
 
     def sigma_lut_full(self) -> np.ndarray:
         """sigmaNought LUT at every image pixel, as a reader interpolates it."""
@@ -109,8 +122,23 @@ class PassProduct:
     def noise_full(self) -> np.ndarray:
         """Thermal noise power (DN^2) at every image pixel, as a reader interpolates it."""
         rng_lut = np.interp(np.arange(self.model.samples), self.lut_pixels, self.noise_range)
-        az = np.interp(np.arange(self.model.lines), self.noise_az_lines, self.noise_az)
-        return (az[:, None] * rng_lut[None, :]).astype(np.float32)
+        if self.swath_blocks is None:
+            az = np.interp(np.arange(self.model.lines), self.noise_az_lines, self.noise_az)
+            return (az[:, None] * rng_lut[None, :]).astype(np.float32)
+        out = np.empty((self.model.lines, self.model.samples), dtype=np.float32)
+        lines = np.arange(self.model.lines)
+        for b in self.swath_blocks:
+            az = np.interp(lines, b.lines, b.factors)
+            cols = slice(b.first_sample, b.last_sample + 1)
+            out[:, cols] = az[:, None] * rng_lut[None, cols]
+        return out
+
+    def swath_columns(self) -> np.ndarray:
+        """Sub-swath block index of every image column (int)."""
+        out = np.zeros(self.model.samples, dtype=np.int64)
+        for k, b in enumerate(self.blocks()):
+            out[b.first_sample:b.last_sample + 1] = k
+        return out
 
 
 @dataclass
@@ -166,9 +194,11 @@ def orbit_numbers(when: dt.datetime, relative_orbit: int) -> int:
 # pass-level tables: geolocation grid and radiometric vectors
 # ------------------------------------------------------------------------------------
 
-def pass_product(model: ImageModel, nesz_db: float, beta_nought: float) -> PassProduct:
+def pass_product(model: ImageModel, nesz_db: float, beta_nought: float,
+                 subswaths: str = "IW2", nesz_offset_db: float = 0.0) -> PassProduct:
     """Geolocation grid (lines x pixels at the reference height), calibration and noise
-    vectors of a pass's image frame."""
+    vectors of a pass's image frame; ``subswaths`` ``IW1-IW3`` places the sub-swath seams
+    and their NESZ as a real merged IW GRD has them (:mod:`swaths`)."""
     orbit = model.orbit()
     t_first_s = orbit.to_seconds(model.t_first)
     lines = np.unique(np.round(np.linspace(0, model.lines - 1, _GEOGRID_LINES)).astype(int))
@@ -181,6 +211,9 @@ def pass_product(model: ImageModel, nesz_db: float, beta_nought: float) -> PassP
     inc, elev = _angles(orbit, t_zd, lat, lon, h)
     # radiometric vectors: sigma0 LUT from the ellipsoid incidence across range
     lut_pixels = np.append(np.arange(0, model.samples - 1, _LUT_PIXEL_STEP), model.samples - 1)
+    blocks = None
+    if subswaths == "IW1-IW3":
+        lut_pixels, blocks = _swath_lut_pixels(model, orbit, t_first_s, lut_pixels)
     mid_line = np.full(lut_pixels.shape, 0.5 * (model.lines - 1))
     r_lut = model.slant_range(lut_pixels * PIXEL_SPACING)
     t_lut = model.zero_doppler_time(mid_line, r_lut, t_first_s)
@@ -191,6 +224,12 @@ def pass_product(model: ImageModel, nesz_db: float, beta_nought: float) -> PassP
     gamma = np.array([float(_e6(v)) for v in sigma * np.sqrt(np.cos(np.radians(inc_lut)))])
     x = (lut_pixels - 0.5 * (model.samples - 1)) / (0.5 * model.samples)
     nesz = nesz_db + 1.5 * x * x - 0.4 * x  # sub-swath antenna pattern: worse at the edges
+    if blocks is not None:
+        names = np.zeros(lut_pixels.size, dtype=np.int64)
+        for b in blocks:
+            sel = (lut_pixels >= b.first_sample) & (lut_pixels <= b.last_sample)
+            names[sel] = _swaths.SWATHS.index(b.name)
+        nesz = _swaths.nesz_db(inc_lut, names, nesz_offset_db)
     az_lines = np.append(np.arange(0, model.lines - 1, _NOISE_AZ_LINE_STEP), model.lines - 1)
     az = 1.0 + 0.04 * np.sin(2.0 * math.pi * az_lines / 1370.0 + 0.7)
     az = np.array([float(_e6(v)) for v in az])
@@ -203,7 +242,22 @@ def pass_product(model: ImageModel, nesz_db: float, beta_nought: float) -> PassP
         grid_height=h, grid_srt=2.0 * rng / C, grid_incidence=inc, grid_elevation=elev,
         lut_pixels=lut_pixels, sigma_lut=sigma, beta_lut=float(_e6(beta_nought)),
         gamma_lut=gamma, noise_range=noise, noise_az_lines=az_lines, noise_az=az,
-        incidence_mid=float(inc.reshape(ll.shape)[:, mid].mean()), vector_lines=vec_lines)
+        incidence_mid=float(inc.reshape(ll.shape)[:, mid].mean()), vector_lines=vec_lines,
+        swath_blocks=blocks)
+
+
+def _swath_lut_pixels(model: ImageModel, orbit, t_first_s: float, lut_pixels: np.ndarray
+                      ) -> tuple[np.ndarray, list]:
+    """LUT pixels with a node on each side of every seam, and the sub-swath blocks."""
+    mid_line = np.full(lut_pixels.shape, 0.5 * (model.lines - 1))
+    r = model.slant_range(lut_pixels * PIXEL_SPACING)
+    t = model.zero_doppler_time(mid_line, r, t_first_s)
+    h = np.full(r.shape, model.h_ref)
+    la, lo = range_doppler_to_ground(orbit, t, r, h)
+    inc, _ = _angles(orbit, t, la, lo, h)
+    blocks = _swaths.blocks(model.lines, model.samples, lut_pixels, inc)
+    extra = [v for b in blocks[1:] for v in (b.first_sample - 1, b.first_sample)]
+    return np.unique(np.concatenate([lut_pixels, extra]).astype(np.int64)), blocks
 
 
 def _angles(orbit, t: np.ndarray, lat: np.ndarray, lon: np.ndarray, h: np.ndarray
@@ -318,15 +372,17 @@ def annotation_xml(scene: SceneInfo, pp: PassProduct, pol: str, dn_mean: float,
     _sub(st, "burstList", count="0")
     _geolocation(root, scene, pp)
     _conversion(root, scene, pp)
-    sm = _sub(_sub(root, "swathMerging"), "swathMergeList", count="1")
-    s = _sub(sm, "swathMerge")
-    _sub(s, "swath", SWATH)
-    sb = _sub(_sub(s, "swathBoundsList", count="1"), "swathBounds")
-    _sub(sb, "azimuthTime", _t(scene.first_line))
-    _sub(sb, "firstAzimuthLine", 0)
-    _sub(sb, "firstRangeSample", 0)
-    _sub(sb, "lastAzimuthLine", m.lines - 1)
-    _sub(sb, "lastRangeSample", m.samples - 1)
+    blocks = pp.blocks()
+    sm = _sub(_sub(root, "swathMerging"), "swathMergeList", count=str(len(blocks)))
+    for b in blocks:
+        s = _sub(sm, "swathMerge")
+        _sub(s, "swath", b.name)
+        sb = _sub(_sub(s, "swathBoundsList", count="1"), "swathBounds")
+        _sub(sb, "azimuthTime", _t(scene.first_line))
+        _sub(sb, "firstAzimuthLine", 0)
+        _sub(sb, "firstRangeSample", b.first_sample)
+        _sub(sb, "lastAzimuthLine", m.lines - 1)
+        _sub(sb, "lastRangeSample", b.last_sample)
     return _tree_bytes(root)
 
 
@@ -620,16 +676,18 @@ def noise_xml(scene: SceneInfo, pp: PassProduct, pol: str) -> bytes:
         _sub(v, "line", int(line))
         _sub(v, "pixel", _ints(pp.lut_pixels), count=n)
         _sub(v, "noiseRangeLut", _list(pp.noise_range), count=n)
-    al = _sub(root, "noiseAzimuthVectorList", count="1")
-    a = _sub(al, "noiseAzimuthVector")
-    _sub(a, "swath", SWATH)
-    _sub(a, "firstAzimuthLine", 0)
-    _sub(a, "firstRangeSample", 0)
-    _sub(a, "lastAzimuthLine", m.lines - 1)
-    _sub(a, "lastRangeSample", m.samples - 1)
-    k = str(pp.noise_az_lines.size)
-    _sub(a, "line", _ints(pp.noise_az_lines), count=k)
-    _sub(a, "noiseAzimuthLut", _list(pp.noise_az), count=k)
+    blocks = pp.blocks()
+    al = _sub(root, "noiseAzimuthVectorList", count=str(len(blocks)))
+    for b in blocks:
+        a = _sub(al, "noiseAzimuthVector")
+        _sub(a, "swath", b.name)
+        _sub(a, "firstAzimuthLine", 0)
+        _sub(a, "firstRangeSample", b.first_sample)
+        _sub(a, "lastAzimuthLine", m.lines - 1)
+        _sub(a, "lastRangeSample", b.last_sample)
+        k = str(b.lines.size)
+        _sub(a, "line", _ints(b.lines), count=k)
+        _sub(a, "noiseAzimuthLut", _list(b.factors), count=k)
     return _tree_bytes(root)
 
 
