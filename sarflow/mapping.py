@@ -345,6 +345,9 @@ def map_event(cfg: Any, model_path: str | os.PathLike, *, out: Optional[str | os
         "mapped_pixels": int(np.isfinite(prob).sum()), "pixels": int(prob.size),
         "inventory": str(cfg.inventory) if cfg.inventory else None,
     }
+    heat_warning = raster_info(paths["heatmap"]).tags.get("warning")
+    if heat_warning:
+        summary["missing"].append(f"heatmap: {heat_warning}")
     with atomic_path(folder / "map.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
     paths["summary"] = folder / "map.json"

@@ -214,6 +214,7 @@ def test_map_ascending_only(asc_map):
     page = Path(summary["outputs"]["report"]).read_text()
     assert "no descending post-event scenes" in page
     assert "only the ascending pass has pre- and post-event scenes" in page
+    assert "heatmap: fewer than 3 pre-event dates" in page  # one pre-event date per pass
     assert "(ascending only)" in page  # on the heatmap and G1 panels
     assert page.count("<img") == 5
     pre = json.loads(WorkDir(cfg.output).preprocess_summary.read_text())
