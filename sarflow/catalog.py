@@ -111,6 +111,13 @@ class SceneRecord:
     reason: str = ""
     source: str = "metadata"
     """Where the fields came from: ``metadata`` (the product) or ``filename``."""
+    product_type: str = "GRD"
+    """``GRD`` (a Sentinel-1 SAFE), or an already terrain-corrected product read by the
+    ``import`` engine: ``OPERA_RTC``, ``HYP3_RTC``, ``RTC_GEOTIFF``."""
+    radiometry: Optional[str] = None
+    """sigma0 or gamma0 for terrain-corrected products (GRDs are calibrated by the engine)."""
+    burst: Optional[str] = None
+    """Burst id of a burst product (OPERA): bursts of one acquisition are distinct products."""
 
     @property
     def ok(self) -> bool:
@@ -120,7 +127,7 @@ class SceneRecord:
     def key(self) -> tuple:
         """Identity of the acquisition: the same for every processing version of it."""
         stamp = lambda t: t.strftime("%Y%m%dT%H%M%S") if t else None  # noqa: E731
-        return (self.mission, stamp(self.start), stamp(self.stop))
+        return (self.mission, stamp(self.start), stamp(self.stop)) + ((self.burst,) if self.burst else ())
 
     def missing_polarisations(self, wanted: Sequence[str]) -> list[str]:
         """Which of ``wanted`` this product does not have."""
@@ -135,6 +142,7 @@ class SceneRecord:
                 "ipf_version": self.ipf_version, "window": self.window,
                 "coverage": None if self.coverage is None else round(self.coverage, 4),
                 "status": self.status, "reason": self.reason, "source": self.source,
+                "product_type": self.product_type, "radiometry": self.radiometry,
                 "footprint": self.footprint.wkt if self.footprint is not None else None}
 
 
@@ -379,7 +387,9 @@ class Scan:
 def scan_scenes(cfg: Any) -> Scan:
     """Read every product under ``cfg.scenes`` and sort them into selected/failed/outside."""
     area = area_polygon(cfg)
-    records = [read_record(p) for p in find_products(cfg.scenes)]
+    rtc = rtc_records(cfg.scenes)
+    taken = {str(r.path.resolve()) for r in rtc}
+    records = [read_record(p) for p in find_products(cfg.scenes) if str(p.resolve()) not in taken] + rtc
     for r in records:
         r.window = window_of(cfg, r.start)
         if r.ok:
@@ -390,6 +400,27 @@ def scan_scenes(cfg: Any) -> Scan:
     kept, dropped = deduplicate(usable)
     kept.sort(key=_order)
     return Scan(selected=kept, failed=failed, duplicates=dropped, outside=outside, area=area)
+
+
+def rtc_records(paths: Sequence[str | Path]) -> list[SceneRecord]:
+    """Records of the already terrain-corrected products (OPERA, HyP3, generic folders)
+    under ``paths``; unreadable ones come back ``failed``."""
+    from .rtc_products import find_rtc_products
+
+    products, failed = find_rtc_products(paths)
+    out = []
+    for p in products:
+        out.append(SceneRecord(
+            path=p.path.absolute(),  # not resolved: a linked file belongs to its folder's sidecar
+            product_id=p.product_id, mission=p.mission, start=p.start,
+            pass_direction=p.pass_direction, relative_orbit=p.relative_orbit,
+            polarisations=p.polarisations, processed=p.processed, footprint=p.footprint,
+            source="metadata" if p.pass_source == "metadata" else "metadata, pass from solar time",
+            product_type=p.kind, radiometry=p.radiometry, burst=p.burst))
+    for path, reason in failed:
+        out.append(SceneRecord(path=Path(path), product_id=Path(path).name, status="failed",
+                               reason=reason, product_type="RTC"))
+    return out
 
 
 def _order(r: SceneRecord) -> tuple:
@@ -436,6 +467,10 @@ def selection_warnings(cfg: Any, records: Sequence[SceneRecord], area: Any = Non
     for r in records:
         if not r.ok:
             out.append(f"{r.path.name}: {r.reason}")
+    radiometries = sorted({r.radiometry or "sigma0" for r in ok})
+    if len(radiometries) > 1:
+        out.append(f"the scenes mix {' and '.join(radiometries)} backscatter: one stack cannot "
+                   "use both; keep products of one convention in scenes")
     return out
 
 

@@ -172,7 +172,7 @@ class NativeSettings(_Strict):
 class Processing(_Strict):
     """Where and how the per-scene work runs."""
 
-    engine: Literal["snap", "native", "auto"] = "auto"
+    engine: Literal["snap", "native", "import", "auto"] = "auto"
     workers: Optional[int] = Field(None, ge=1)
     memory_per_worker_gb: Optional[float] = Field(None, gt=0)
     scheduler: Optional[str] = None

@@ -20,6 +20,9 @@ from .grid import Grid, raster_info
 MAX_PX = 700
 ERROR_COLOURS = {"TN": "#f2f2f2", "TP": "#1a9850", "FP": "#d73027", "FN": "#4575b4",
                  "no data": "#bdbdbd"}
+COVERAGE_COLOURS = {"no pass": "#bdbdbd", "ascending only": "#fdae61",
+                    "descending only": "#abd9e9", "both passes": "#1a9850"}
+"""Classes 0..3 of a data-coverage map (which passes' changes are valid at a pixel)."""
 _M_PER_DEG = 111_320.0
 
 
@@ -147,8 +150,9 @@ def _png(fig) -> bytes:
 
 def map_png(data: np.ndarray, preview: Preview, title: str, kind: str,
             background: np.ndarray | None = None) -> bytes:
-    """One map panel: ``kind`` is hillshade, change (dB, diverging), binary, probability or
-    errors (classes of :func:`error_classes`); ``background`` a hillshade shown beneath."""
+    """One map panel: ``kind`` is hillshade, change (dB, diverging), zscore (heatmap),
+    binary, probability, coverage (classes of :data:`COVERAGE_COLOURS`) or errors (classes
+    of :func:`error_classes`); ``background`` a hillshade shown beneath."""
     from matplotlib.colors import ListedColormap
 
     fig = _figure()
@@ -171,6 +175,18 @@ def map_png(data: np.ndarray, preview: Preview, title: str, kind: str,
         shown = np.ma.masked_where(~(np.nan_to_num(data) > 0), np.nan_to_num(data))
         ax.imshow(shown, cmap="autumn_r", vmin=0, vmax=1, extent=ext, interpolation="nearest",
                   alpha=0.9)
+    elif kind == "zscore":
+        finite = data[np.isfinite(data)]
+        lim = max(3.0, float(np.percentile(np.abs(finite), 98))) if finite.size else 3.0
+        im = ax.imshow(data, cmap="RdBu", vmin=-lim, vmax=lim, extent=ext, interpolation="nearest")
+        fig.colorbar(im, ax=ax, shrink=0.8, label="z-score (post vs pre)")
+    elif kind == "coverage":
+        from matplotlib.patches import Patch
+
+        cmap = ListedColormap(list(COVERAGE_COLOURS.values()))
+        ax.imshow(data, cmap=cmap, vmin=-0.5, vmax=3.5, extent=ext, interpolation="nearest")
+        ax.legend(handles=[Patch(color=c, label=k) for k, c in COVERAGE_COLOURS.items()],
+                  loc="lower left", fontsize=7, framealpha=0.8)
     elif kind == "errors":
         cmap = ListedColormap(list(ERROR_COLOURS.values()))
         ax.imshow(data, cmap=cmap, vmin=-0.5, vmax=4.5, extent=ext, interpolation="nearest")

@@ -33,6 +33,9 @@ from .workdir import WorkDir
 log = logging.getLogger("sarflow.pipeline")
 
 AREAS = ("training", "validation")
+PRODUCT_SUFFIXES = (".zip", ".safe", ".tif", ".tiff", ".h5")
+"""Files of a scenes folder that are products: GRDs (SAFE, zip), HyP3 zips, OPERA and
+sidecar GeoTIFFs."""
 
 
 @dataclass
@@ -69,7 +72,7 @@ def _scene_fingerprint(cfg: EventConfig) -> list:
     """Name, size and time of every product the config points at (folders expanded)."""
     def products(root: Path) -> list[Path]:
         if root.is_dir() and root.suffix != ".SAFE":
-            return sorted([*root.glob("*.zip"), *root.glob("*.SAFE")])
+            return sorted(q for q in root.iterdir() if q.suffix.lower() in PRODUCT_SUFFIXES)
         return [root]
 
     return [file_fingerprint(p) for root in cfg.scenes for p in products(root)]
@@ -103,6 +106,21 @@ def _run_stack(cfg: EventConfig, opt: RunOptions) -> Any:
 
     return stack_event(cfg, workers=opt.workers, scheduler=opt.scheduler,
                        progress=opt.progress)
+
+
+def _stack_outputs(cfg: EventConfig) -> list[Path]:
+    """The groups the stack stage must have made: all six, less those its last run recorded
+    as left out in ``selection.json`` (a pass without pre- or post-event scenes)."""
+    import json
+
+    from .stack import selection_path
+
+    groups = ["G1", "G2", "G3", "G4", "G5", "G6"]
+    try:
+        left_out = json.loads(selection_path(_wd(cfg)).read_text())["selection"]["left_out"]
+    except (OSError, ValueError, KeyError, TypeError):
+        left_out = {}
+    return [_wd(cfg).group(g) for g in groups if g not in left_out]
 
 
 def _model(cfg: EventConfig):
@@ -174,7 +192,7 @@ STAGES: list[Stage] = [
           outputs=lambda cfg: [_wd(cfg).preprocess_summary],
           clean=lambda cfg: [_wd(cfg).preprocessed]),
     Stage("stack", lambda cfg: {}, _run_stack,
-          outputs=lambda cfg: [_wd(cfg).group(g) for g in ("G1", "G2", "G3", "G4", "G5", "G6")],
+          outputs=_stack_outputs,
           clean=lambda cfg: [_wd(cfg).stack]),
     Stage("dataset", _dataset_settings, _run_dataset,
           outputs=lambda cfg: [_wd(cfg).dataset(_model(cfg).group)],

@@ -337,34 +337,74 @@ def pick_engine(processing: Any, engine: Any = None) -> EngineChoice:
 
 
 def make_tasks(cfg: EventConfig, records: Sequence[SceneRecord], choice: EngineChoice,
-               dem: Optional[Path], retries: int, grid: Grid) -> tuple[list[SceneTask], list[SceneOutcome]]:
-    """Tasks for processable scenes, and outcomes for those that cannot run (failed/skipped)."""
+               dem: Optional[Path], retries: int, grid: Grid, *, requested: Any = None
+               ) -> tuple[list[SceneTask], list[SceneOutcome]]:
+    """Tasks for processable scenes, and outcomes for those that cannot run (failed/skipped).
+
+    ``requested`` is the engine the user asked for (``auto`` sends already terrain-corrected
+    products to the ``import`` engine, see :func:`route_product`); default: ``choice``.
+    """
     from .engines import SceneJob
-    from .products import scene_provenance, scene_tags
+    from .products import scene_provenance, scene_radiometry, scene_tags
 
     wd = WorkDir(cfg.output)
     tasks, settled = [], []
     for rec in records:
-        prov = scene_provenance(engine=choice.name, engine_version=choice.version,
-                                engine_settings=choice.provenance_settings(), scene=rec.path,
-                                grid=grid, polarisations=cfg.polarisations, dem=dem,
-                                orbits=cfg.processing.orbits)
+        routed = route_product(rec, choice, requested)
+        use = routed if isinstance(routed, EngineChoice) else choice
+        scene_dem = None if use.name == "import" else dem  # terrain-corrected already
+        prov = scene_provenance(engine=use.name, engine_version=use.version,
+                                engine_settings=use.provenance_settings(), scene=rec.path,
+                                grid=grid, polarisations=cfg.polarisations, dem=scene_dem,
+                                orbits=cfg.processing.orbits,
+                                radiometry=scene_radiometry(rec, use.settings))
         job = SceneJob(scene=rec.path, output=wd.scene_output(rec.product_id), grid=grid,
-                       polarisations=list(cfg.polarisations), dem=dem,
-                       orbit_dir=cfg.processing.orbits, settings=choice.settings,
+                       polarisations=list(cfg.polarisations), dem=scene_dem,
+                       orbit_dir=cfg.processing.orbits, settings=use.settings,
                        tags=scene_tags(rec, prov, cfg.polarisations) if rec.ok else {})
-        task = SceneTask(job=job, engine=choice.worker_engine, retries=retries,
+        task = SceneTask(job=job, engine=use.worker_engine, retries=retries,
                          product_id=rec.product_id, provenance=prov, window=rec.window,
                          pass_direction=rec.pass_direction)
         missing = rec.missing_polarisations(cfg.polarisations) if rec.ok else []
         if not rec.ok:
             settled.append(task.outcome("failed", reason=rec.reason))
+        elif isinstance(routed, str):
+            settled.append(task.outcome("failed", reason=routed))
         elif missing:
             settled.append(task.outcome("skipped", reason=f"product lacks {', '.join(missing)}; "
                                         f"the event asks for {', '.join(cfg.polarisations)}"))
         else:
             tasks.append(task)
     return tasks, settled
+
+
+def import_choice() -> EngineChoice:
+    """The ``import`` engine (already terrain-corrected products; it has no settings)."""
+    from .engines import _load
+
+    engine = _load("import")
+    return EngineChoice("import", "import", engine.version(None), None)
+
+
+def route_product(rec: SceneRecord, choice: EngineChoice, requested: Any = None
+                  ) -> Union[EngineChoice, str]:
+    """The engine that runs ``rec``: ``choice``, or the ``import`` engine for an already
+    terrain-corrected product when ``auto`` or ``import`` was asked; a string (why) when the
+    requested engine cannot read the product."""
+    if requested is None:
+        requested = choice.worker_engine
+    if not isinstance(requested, str):
+        return choice  # an engine object given by the caller runs everything
+    rtc = rec.product_type != "GRD"
+    if rtc and requested in ("auto", "import"):
+        return choice if choice.name == "import" else import_choice()
+    if rtc:
+        return (f"{rec.product_type} is already terrain-corrected: the {requested} engine reads "
+                "GRDs; use --engine import or auto")
+    if requested == "import":
+        return ("a Sentinel-1 GRD needs terrain correction: the import engine reads only RTC "
+                "products; use --engine native, snap or auto")
+    return choice
 
 
 # ------------------------------------------------------------------------------------
@@ -482,6 +522,7 @@ def preprocess_event(cfg: EventConfig, *, engine: Union[str, Any, None] = None,
     """
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
+    requested = engine if engine is not None else cfg.processing.engine
     choice = pick_engine(cfg.processing, engine)
     name = choice.name
     grid = cfg.grid()
@@ -489,9 +530,12 @@ def preprocess_event(cfg: EventConfig, *, engine: Union[str, Any, None] = None,
     if not records:
         raise InputError(f"no scene of {cfg.name} lies in the pre/post windows over the area; "
                          f"check scenes: ({', '.join(map(str, cfg.scenes))}) with `sarflow scenes list`")
-    dem = resolve_dem(cfg)
+    # already terrain-corrected products need no DEM
+    dem = resolve_dem(cfg) if any(r.ok and r.product_type == "GRD" for r in records) else None
     retries = cfg.processing.retries if retries is None else retries
-    tasks, settled = make_tasks(cfg, records, choice, dem, retries, grid)
+    tasks, settled = make_tasks(cfg, records, choice, dem, retries, grid, requested=requested)
+    if tasks and all(t.engine == "import" for t in tasks):
+        name = "import"
     wd = WorkDir(cfg.output)
     wd.preprocessed.mkdir(parents=True, exist_ok=True)
     wd.preprocess_summary.unlink(missing_ok=True)  # written again only when this run completes

@@ -43,22 +43,36 @@ STACK_TAGS = ("product_id", "pass", "relative_orbit", "acquisition_time")
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
-def band_names(polarisations: Sequence[str]) -> list[str]:
-    """Band descriptions of a scene output, in order."""
-    return [f"sigma0_{p}" for p in polarisations] + [MASK_BAND]
+RADIOMETRIES = ("sigma0", "gamma0", "beta0")
+"""Radiometric conventions a scene output may hold (the ``radiometry`` tag, the band prefix);
+sigma0 and gamma0 differ by the local incidence angle and are never stacked together."""
+
+
+def band_names(polarisations: Sequence[str], radiometry: str = "sigma0") -> list[str]:
+    """Band descriptions of a scene output, in order (``radiometry``: sigma0, gamma0, beta0)."""
+    return [f"{radiometry}_{p}" for p in polarisations] + [MASK_BAND]
+
+
+def scene_radiometry(record: Any, settings: Any) -> str:
+    """The convention a scene output will hold: an RTC product's own (from its record), else
+    the GRD engine's calibration setting (sigma0 when it has none)."""
+    if getattr(record, "product_type", "GRD") != "GRD" and getattr(record, "radiometry", None):
+        return str(record.radiometry)
+    return str(getattr(settings, "calibration", None) or "sigma0")
 
 
 def scene_provenance(*, engine: str, engine_version: str, engine_settings: Mapping[str, Any],
                      scene: Path, grid: Grid, polarisations: Sequence[str], dem: Optional[Path],
-                     orbits: Optional[Path]) -> Provenance:
+                     orbits: Optional[Path], radiometry: str = "sigma0") -> Provenance:
     """What decides one scene output's values: the engine that runs and its settings, the
-    input product, the grid, the polarisations, the DEM and the orbit files."""
+    input product, the grid, the polarisations, the radiometric convention, the DEM and the
+    orbit files."""
     return Provenance(
         stage="preprocess",
         settings={"engine": engine, "engine_version": engine_version,
                   "engine_settings": dict(engine_settings),
                   "grid": [grid.col0, grid.row0, grid.width, grid.height, grid.spacing],
-                  "polarisations": list(polarisations)},
+                  "polarisations": list(polarisations), "radiometry": radiometry},
         inputs={"scene": file_fingerprint(scene), "dem": file_fingerprint(dem),
                 "orbits": None if orbits is None else str(orbits)})
 
@@ -75,13 +89,16 @@ def scene_tags(record: Any, provenance: Provenance, polarisations: Sequence[str]
             "window": str(record.window or "none"),
             "engine": str(provenance.settings["engine"]),
             "engine_version": str(provenance.settings["engine_version"]),
-            "polarisations": ",".join(polarisations), "provenance": provenance.to_json()}
+            "polarisations": ",".join(polarisations),
+            "radiometry": str(provenance.settings.get("radiometry", "sigma0")),
+            "provenance": provenance.to_json()}
 
 
 @dataclass(frozen=True)
 class SceneOutput:
-    """One preprocessed scene: ``preprocessed/<product_id>.tif`` (sigma0 bands, then the
-    layover/shadow mask) with the tags of :data:`REQUIRED_TAGS`."""
+    """One preprocessed scene: ``preprocessed/<product_id>.tif`` (sigma0 - or, from an RTC
+    product, gamma0 - bands, then the layover/shadow mask) with the tags of
+    :data:`REQUIRED_TAGS` and ``radiometry``."""
 
     path: Path
 
@@ -96,7 +113,11 @@ class SceneOutput:
             raise InputError(f"scene output missing: {self.path}")
         info = raster_info(self.path)
         grid.check_same(info.grid, what=str(self.path))
-        expected = band_names(polarisations)
+        radiometry = info.tags.get("radiometry", "sigma0")
+        if radiometry not in RADIOMETRIES:
+            raise InputError(f"{self.path}: radiometry tag {radiometry!r} is not one of "
+                             f"{', '.join(RADIOMETRIES)}; rerun sarflow preprocess")
+        expected = band_names(polarisations, radiometry)
         if list(info.descriptions) != expected:
             raise InputError(f"{self.path}: bands {list(info.descriptions)}, expected {expected}")
         missing = [t for t in REQUIRED_TAGS if t not in info.tags]
@@ -138,7 +159,8 @@ def _difference(recorded: Optional[Provenance], expected: Provenance) -> str:
     """Which part of the provenance differs, in words (for logs)."""
     if recorded is None:
         return "without a provenance record"
-    for key in ("engine", "engine_version", "engine_settings", "grid", "polarisations"):
+    for key in ("engine", "engine_version", "engine_settings", "grid", "polarisations",
+                "radiometry"):
         got, want = recorded.settings.get(key), expected.settings.get(key)
         if json.dumps(got, sort_keys=True, default=str) != json.dumps(want, sort_keys=True,
                                                                       default=str):

@@ -177,11 +177,22 @@ def test_inline_and_dask_give_the_same_pixels_and_rerun_skips(event, tmp_path):
         np.testing.assert_array_equal(_read(inline[name]), _read(paths[name]))
 
 
-def test_missing_pass_is_a_clear_error(tmp_path):
+def test_missing_pass_leaves_its_outputs_out(tmp_path):
+    """Issue 16: a pass without post-event scenes stacks the other pass alone and lists
+    what it left out; with no complete pass at all the error says what to add."""
     cfg = _config(tmp_path)
     for s in SCENES:
         if not s[0].startswith("d_post"):
             _write_scene(WorkDir(cfg.output).preprocessed, *s)
+    paths = stack_event(cfg, workers=1, progress=False)
+    assert "G3" not in paths and "change_desc_VV" not in paths and "median_desc_VV_post" not in paths
+    assert "median_desc_VV_pre" in paths and "G2" in paths
+    np.testing.assert_array_equal(read_raster(paths["G1"]), read_raster(paths["G2"]))
+    left = json.loads(selection_path(WorkDir(cfg.output)).read_text())["selection"]["left_out"]
+    assert left["G3"] == "no descending post-event scenes"
+    for s in SCENES:
+        if s[0].startswith("a_post"):
+            (WorkDir(cfg.output).preprocessed / f"{s[0]}.tif").unlink()
     with pytest.raises(InputError, match="descending post-event.*sarflow preprocess"):
         stack_event(cfg, workers=1, progress=False)
 

@@ -12,8 +12,9 @@ event_argument = click.argument(
     type=click.Path(exists=True, dir_okay=False, path_type=Path))
 
 engine_option = click.option(
-    "--engine", type=click.Choice(["snap", "native", "auto"]), default=None,
-    help="Preprocessing engine (default: the config's, else auto: SNAP if installed, else native).")
+    "--engine", type=click.Choice(["snap", "native", "import", "auto"]), default=None,
+    help="Preprocessing engine (default: the config's, else auto: import for terrain-corrected "
+         "products (OPERA, HyP3, GeoTIFF folders), else SNAP if installed, else native).")
 
 workers_option = click.option(
     "--workers", type=click.IntRange(min=1), default=None,

@@ -31,6 +31,11 @@ def predict(ctx: click.Context, model: Path, raster: Path, output: Path,
             bbox: tuple[float, float, float, float] | None) -> None:
     """Map landslides on GROUP_RASTER.tif with a trained MODEL.keras.
 
+    GROUP_RASTER.tif may be any georeferenced raster with the model's bands, in any CRS: on
+    sarflow's lattice it is mapped on its own grid; otherwise it is first regridded onto the
+    lattice (OUT/input_on_lattice.tif; area average where finer, bilinear where coarser),
+    and the command says which.
+
     Sliding windows of the model's patch size, overlapping and smoothly blended; writes a
     probability GeoTIFF, a 0/1 mask GeoTIFF (255 where the input has no data) and a
     GeoPackage of landslide polygons with their area in square metres, all on the input grid.
@@ -40,6 +45,7 @@ def predict(ctx: click.Context, model: Path, raster: Path, output: Path,
     from ..grid import Grid, raster_info
     from ..predict import predict_raster
 
+    raster, how = _input_on_lattice(raster, output)
     window = None
     if bbox:
         full = raster_info(raster).grid
@@ -55,5 +61,17 @@ def predict(ctx: click.Context, model: Path, raster: Path, output: Path,
                            progress=not quiet)
     if not quiet:
         console = Console()
+        console.print(how)
         for name, path in paths.items():
             console.print(f"{name:12s} {path}")
+
+
+def _input_on_lattice(raster: Path, output: Path) -> tuple[Path, str]:
+    """The raster itself when it lies on the lattice, else its regridded copy; and a line saying which."""
+    from ..regrid import describe_method, on_lattice, regrid_file
+
+    if on_lattice(str(raster)):
+        return raster, f"mapping {raster.name} on its own grid (the sarflow lattice)"
+    target, method = regrid_file(str(raster), output / "input_on_lattice.tif")
+    return target, (f"{raster.name} is not on the sarflow lattice: regridded onto it first "
+                    f"({describe_method(method)}) -> {target}")

@@ -42,13 +42,22 @@ def stack(ctx: click.Context, event_config: Path, workers: int | None, scheduler
     table.add_column("bands")
     table.add_column("path")
     for name in ("G1", "G2", "G3", "G4", "G5", "G6", "fusion_quality"):
+        if name not in paths:
+            continue
         info = raster_info(paths[name])
         table.add_row(name, ", ".join(info.descriptions), str(paths[name]))
-    table.add_row("medians", "median_db, count", str(paths["median_asc_VV_pre"].parent))
-    table.add_row("changes", "change_db", str(paths["change_asc_VV"].parent))
+    table.add_row("medians", "median_db, count", str(paths["G1"].parent.parent / "medians"))
+    table.add_row("changes", "change_db", str(paths["fusion_quality"].parent))
     console = Console()
     console.print(table)
     sel = json.loads(selection_path(WorkDir(cfg.output)).read_text())["selection"]
+    pair = (f"; G4-G6 pair {sel['single_pre']} / {sel['single_post']}" if sel.get("single_pre")
+            else "")
     console.print("dates: " + ", ".join(f"{k.replace('_', ' ')} {len(sel[k])}" for k in
-                                         ("asc_pre", "asc_post", "desc_pre", "desc_post"))
-                  + f"; G4-G6 pair {sel['single_pre']} / {sel['single_post']}")
+                                         ("asc_pre", "asc_post", "desc_pre", "desc_post")) + pair
+                  + f"; {sel.get('radiometry', 'sigma0')}")
+    by_reason: dict[str, list[str]] = {}
+    for name, why in sel.get("left_out", {}).items():
+        by_reason.setdefault(why, []).append(name)
+    for why, names in by_reason.items():
+        console.print(f"[yellow]left out[/] {', '.join(names)}: {why}")

@@ -18,13 +18,14 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 from ..errors import DependencyError, InputError
 from ..grid import Grid
 from ..products import MASK_BAND, REQUIRED_TAGS, SceneOutput, band_names  # noqa: F401 (re-exported)
 
-ENGINE_MODULES = {"snap": "sarflow.engines.snap", "native": "sarflow.engines.native"}
+ENGINE_MODULES = {"snap": "sarflow.engines.snap", "native": "sarflow.engines.native",
+                  "import": "sarflow.engines.imported"}
 
 
 
@@ -124,7 +125,7 @@ def get(name: str, processing: Any = None) -> Engine:
         snap = _load("snap")
         return snap if snap.available(settings_for("snap", processing)) else _load("native")
     if name not in ENGINE_MODULES:
-        raise InputError(f"unknown engine {name!r}; choose snap, native or auto")
+        raise InputError(f"unknown engine {name!r}; choose snap, native, import or auto")
     engine = _load(name)
     if not engine.available(settings_for(name, processing)):
         raise DependencyError(
@@ -138,19 +139,21 @@ def _load(name: str) -> Engine:
     return importlib.import_module(ENGINE_MODULES[name]).ENGINE
 
 
-def job_tags(job: SceneJob, engine: Engine, settings: Any) -> dict[str, str]:
+def job_tags(job: SceneJob, engine: Engine, settings: Any, record: Any = None) -> dict[str, str]:
     """The tags ``engine`` writes for ``job``: ``job.tags`` as the preprocess stage made them,
-    or, for an engine called on its own, the same tags made from the product's record."""
+    or, for an engine called on its own, the same tags made from the product's record
+    (``record``, else read from ``job.scene``)."""
     if job.tags:
         return dict(job.tags)
     from ..catalog import read_record
-    from ..products import scene_provenance, scene_tags
+    from ..products import scene_provenance, scene_radiometry, scene_tags
 
-    rec = read_record(job.scene)
+    rec = record if record is not None else read_record(job.scene)
     prov = scene_provenance(engine=engine.name, engine_version=engine.version(settings),
                             engine_settings=settings.provenance() if settings is not None else {},
                             scene=job.scene, grid=job.grid, polarisations=job.polarisations,
-                            dem=job.dem, orbits=job.orbit_dir)
+                            dem=job.dem, orbits=job.orbit_dir,
+                            radiometry=scene_radiometry(rec, settings))
     return scene_tags(rec, prov, job.polarisations)
 
 

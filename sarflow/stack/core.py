@@ -119,6 +119,8 @@ class BlockPlan:
     stacks: dict[tuple[str, str], tuple[tuple[Source, ...], ...]]
     single_pre: tuple[Source, ...]
     single_post: tuple[Source, ...]
+    passes: tuple[str, ...] = ("asc", "desc")
+    """Passes with pre- and post-event scenes; the others' changes are left out."""
 
 
 def fuse(change_asc: np.ndarray, change_desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -145,15 +147,20 @@ def process_block(plan: BlockPlan, window: Window) -> dict[str, np.ndarray]:
             out[f"median_{pass_}_{pol}_{win}"] = np.stack([m, c.astype(np.float32)])
         del data
     change = {}
-    for pass_ in PASSES.values():
+    for pass_ in plan.passes:
         for pol in POLS:
             change[(pass_, pol)] = med[(pass_, pol, "pre")] - med[(pass_, pol, "post")]
             out[f"change_{pass_}_{pol}"] = change[(pass_, pol)][None]
-    fused = [fuse(change[("asc", p)], change[("desc", p)]) for p in POLS]
+    none = np.full((window.height, window.width), np.nan, np.float32)  # a pass left out
+    fused = [fuse(change.get(("asc", p), none), change.get(("desc", p), none)) for p in POLS]
     out["G1"] = np.stack([f for f, _ in fused])
     out["fusion_quality"] = np.stack([q for _, q in fused])
-    out["G2"] = np.stack([change[("asc", p)] for p in POLS])
-    out["G3"] = np.stack([change[("desc", p)] for p in POLS])
+    if "asc" in plan.passes:
+        out["G2"] = np.stack([change[("asc", p)] for p in POLS])
+    if "desc" in plan.passes:
+        out["G3"] = np.stack([change[("desc", p)] for p in POLS])
+    if not plan.single_pre:
+        return out
     pair = read_db_stack([plan.single_pre, plan.single_post], window)  # (pol, 2, h, w)
     out["G4"] = pair[:, 0] - pair[:, 1]
     out["G5"] = pair[POLS.index("VV")]
@@ -196,27 +203,37 @@ def plan_outputs(wd: WorkDir, sel: Selection, common: dict) -> dict[str, Output]
         for pol in POLS:
             for win in WINDOWS:
                 s = st[(pass_, win)]
+                if f"median_{pass_}_{pol}_{win}" in sel.left_out:
+                    continue
                 outs[f"median_{pass_}_{pol}_{win}"] = Output(
                     wd.median(pass_, pol, win), ("median_db", "count"),
                     {**common, "pass": pass_, "polarisation": pol, "window": win,
                      "dates": _dates(s), "product_ids": [x.product_id for x in s],
                      "count_band": "number of valid (unmasked, finite) dates per pixel"})
+            if f"change_{pass_}_{pol}" in sel.left_out:
+                continue
             outs[f"change_{pass_}_{pol}"] = Output(
                 wd.change(pass_, pol), ("change_db",),
                 {**common, "pass": pass_, "polarisation": pol,
                  "definition": "median_pre - median_post (dB)",
                  "pre_dates": _dates(st[(pass_, "pre")]), "post_dates": _dates(st[(pass_, "post")])})
     all_dates = {f"{p}_{w}_dates": _dates(st[(p, w)]) for p in PASSES.values() for w in WINDOWS}
-    pair = {"pre_date": sel.nearest_pre.date, "post_date": sel.nearest_post.date,
-            "pre_product_id": sel.nearest_pre.product_id,
-            "post_product_id": sel.nearest_post.product_id,
-            "relative_orbits": [sel.nearest_pre.relative_orbit, sel.nearest_post.relative_orbit]}
+    pair = {}
+    if sel.nearest_pre is not None:
+        pair = {"pre_date": sel.nearest_pre.date, "post_date": sel.nearest_post.date,
+                "pre_product_id": sel.nearest_pre.product_id,
+                "post_product_id": sel.nearest_post.product_id,
+                "relative_orbits": [sel.nearest_pre.relative_orbit, sel.nearest_post.relative_orbit]}
+    names = {"asc": "ascending", "desc": "descending"}
+    passes_note = ("both passes" if len(sel.passes) == 2 else
+                   f"{names[sel.passes[0]]} only: the fused change is the {names[sel.passes[0]]} "
+                   f"change ({sel.left_out.get('G2') or sel.left_out.get('G3')})")
     asc = {k: v for k, v in all_dates.items() if k.startswith("asc_")}
     desc = {k: v for k, v in all_dates.items() if k.startswith("desc_")}
     defs = {
         "G1": ({"definition": "(change_asc + change_desc) / 2 per polarisation; one pass's change "
                               "where only it is valid (see fusion_quality.tif)",
-                "fusion_codes": FUSION_CODES, **all_dates}),
+                "fusion_codes": FUSION_CODES, "passes": passes_note, **all_dates}),
         "G2": {"definition": "ascending median_pre - median_post (dB)", **asc},
         "G3": {"definition": "descending median_pre - median_post (dB)", **desc},
         "G4": {"definition": "ascending single-scene change: pre scene - post scene (dB)", **pair},
@@ -224,6 +241,8 @@ def plan_outputs(wd: WorkDir, sel: Selection, common: dict) -> dict[str, Output]
         "G6": {"definition": "ascending VH of the single pre and post scenes (dB)", **pair},
     }
     for g, extra in defs.items():
+        if g in sel.left_out:
+            continue
         outs[g] = Output(wd.group(g), GROUP_BANDS[g], {**common, "group": g, **extra})
     outs["fusion_quality"] = Output(
         fusion_quality_path(wd), ("fusion_VV", "fusion_VH"),
@@ -353,6 +372,7 @@ def stack_event(cfg, *, workers: int | None = None, scheduler: str | None = None
     prov = stack_provenance(sel, settings)
     common = {"stage": "stack", "event": cfg.name, "event_time": cfg.event.time.isoformat(),
               "units": "dB", "db_conversion": DB_NOTE, "masking": MASK_NOTE,
+              "radiometry": sel.radiometry, "left_out": sel.left_out,
               "provenance": prov.to_json(), "algorithm": ALGORITHM}
     outs = plan_outputs(wd, sel, common)
     paths = {name: o.path for name, o in outs.items()}
@@ -361,8 +381,15 @@ def stack_event(cfg, *, workers: int | None = None, scheduler: str | None = None
         return StackOutputs(paths, prov)
     for s in sel.ignored:
         log.info("not in the pre or post window, ignored: %s (%s)", s.product_id, s.date)
-    plan = BlockPlan(stacks={k: tuple(_sources(a) for a in v) for k, v in sel.stacks.items()},
-                     single_pre=_sources(sel.nearest_pre), single_post=_sources(sel.nearest_post))
+    by_reason: dict[str, list[str]] = {}
+    for name, why in sel.left_out.items():
+        by_reason.setdefault(why, []).append(name)
+    for why, names in by_reason.items():
+        log.warning("left out %s: %s", ", ".join(names), why)
+    plan = BlockPlan(stacks={k: tuple(_sources(a) for a in v) for k, v in sel.stacks.items() if v},
+                     single_pre=_sources(sel.nearest_pre) if sel.nearest_pre else (),
+                     single_post=_sources(sel.nearest_post) if sel.nearest_post else (),
+                     passes=sel.passes)
     max_dates = max(len(v) for v in sel.stacks.values())
     n = workers or default_workers(block_size, max_dates)
     windows = list(grid.blocks(block_size))
@@ -389,7 +416,8 @@ def stack_provenance(sel: Selection, settings: dict) -> Provenance:
     pre/post pair, the grid, the algorithm and the event time."""
     scenes = {f"{p}_{w}": [[s.product_id, raster_fingerprint(s.path)] for a in acqs for s in a.scenes]
               for (p, w), acqs in sorted(sel.stacks.items())}
-    scenes["single"] = [sel.nearest_pre.product_id, sel.nearest_post.product_id]
+    scenes["single"] = [getattr(sel.nearest_pre, "product_id", None),
+                        getattr(sel.nearest_post, "product_id", None)]
     return Provenance(stage="stack", settings=settings, inputs=scenes)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from ..products import MASK_BAND, STACK_TAGS
 from ..errors import ConfigError, InputError
@@ -29,6 +29,7 @@ class SceneFile:
     relative_orbit: str
     bands: dict[str, int]  # polarisation -> 1-based band index
     mask_band: int
+    radiometry: str = "sigma0"  # sigma0 | gamma0 (the ``radiometry`` tag; GRD engines: sigma0)
 
     @property
     def date(self) -> str:
@@ -87,16 +88,25 @@ class Selection:
     """The acquisitions of each (pass, window) stack, sorted by time, and the single pair."""
 
     stacks: dict[tuple[str, str], list[Acquisition]]
-    nearest_pre: Acquisition
-    nearest_post: Acquisition
+    nearest_pre: Optional[Acquisition]
+    nearest_post: Optional[Acquisition]
+    """The G4-G6 pair (ascending); None when ascending lacks pre- or post-event scenes."""
     ignored: list[Acquisition] = field(default_factory=list)
+    passes: tuple[str, ...] = ("asc", "desc")
+    """Passes with both pre- and post-event acquisitions: the ones that have a change."""
+    left_out: dict[str, str] = field(default_factory=dict)
+    """Outputs not made, and why (a pass without pre- or post-event scenes)."""
+    radiometry: str = "sigma0"
 
     def describe(self) -> dict:
         """Plain-data summary (dates and product ids per stack) for tags and state files."""
         out = {f"{p}_{w}": [s.date for s in v] for (p, w), v in self.stacks.items()}
-        out["single_pre"] = self.nearest_pre.date
-        out["single_post"] = self.nearest_post.date
+        out["single_pre"] = self.nearest_pre.date if self.nearest_pre else None
+        out["single_post"] = self.nearest_post.date if self.nearest_post else None
         out["ignored"] = [s.product_id for s in self.ignored]
+        out["passes"] = list(self.passes)
+        out["left_out"] = dict(self.left_out)
+        out["radiometry"] = self.radiometry
         return out
 
 
@@ -118,9 +128,10 @@ def read_scene(path: Path, grid: Grid, polarisations: Sequence[str]) -> SceneFil
         raise InputError(f"{path}: missing tags {missing}; it is not a sarflow scene output "
                          "(rerun sarflow preprocess)")
     desc = list(info.descriptions)
+    radiometry = info.tags.get("radiometry", "sigma0").strip().lower()
     bands = {}
     for pol in polarisations:
-        name = f"sigma0_{pol}"
+        name = f"{radiometry}_{pol}"
         if name not in desc:
             raise InputError(f"{path}: no band {name} (bands {desc}); reprocess it with "
                              f"polarisations {list(polarisations)}")
@@ -133,7 +144,7 @@ def read_scene(path: Path, grid: Grid, polarisations: Sequence[str]) -> SceneFil
     return SceneFile(path=Path(path), product_id=info.tags["product_id"], pass_=PASSES[pass_tag],
                      time=_parse_time(info.tags["acquisition_time"], path),
                      relative_orbit=str(info.tags["relative_orbit"]), bands=bands,
-                     mask_band=desc.index(MASK_BAND) + 1)
+                     mask_band=desc.index(MASK_BAND) + 1, radiometry=radiometry)
 
 
 def scan(folder: Path, grid: Grid, polarisations: Sequence[str]) -> list[SceneFile]:
@@ -165,18 +176,59 @@ def select(scenes: Sequence[SceneFile], pre: tuple[dt.datetime, dt.datetime],
             stacks[(s.pass_, "post")].append(s)
         else:
             ignored.append(s)
+    radiometry = check_radiometry([a for v in stacks.values() for a in v])
     names = {"asc": "ascending", "desc": "descending"}
     empty = [f"{names[p]} {w}-event" for (p, w), v in stacks.items() if not v]
-    if empty:
+    passes = tuple(p for p in PASSES.values() if stacks[(p, "pre")] and stacks[(p, "post")])
+    if not passes:
         counts = ", ".join(f"{p} {w}: {len(v)}" for (p, w), v in stacks.items())
         raise InputError(
             f"no scenes for {', '.join(empty)} ({counts}; windows pre {pre[0].date()}..{pre[1].date()}, "
             f"post {post[0].date()}..{post[1].date()}); add scenes of that pass and window to "
             "`scenes` and rerun `sarflow preprocess`, or widen `windows`")
-    post_scene = stacks[("asc", "post")][0]
-    same_orbit = [s for s in stacks[("asc", "pre")] if s.relative_orbit == post_scene.relative_orbit]
-    pre_scene = (same_orbit or stacks[("asc", "pre")])[-1]
-    return Selection(stacks=stacks, nearest_pre=pre_scene, nearest_post=post_scene, ignored=ignored)
+    left_out = one_pass_left_out(stacks, passes)
+    pre_scene = post_scene = None
+    if "asc" in passes:
+        post_scene = stacks[("asc", "post")][0]
+        same_orbit = [s for s in stacks[("asc", "pre")] if s.relative_orbit == post_scene.relative_orbit]
+        pre_scene = (same_orbit or stacks[("asc", "pre")])[-1]
+    return Selection(stacks=stacks, nearest_pre=pre_scene, nearest_post=post_scene, ignored=ignored,
+                     passes=passes, left_out=left_out, radiometry=radiometry)
+
+
+def check_radiometry(acqs: Sequence[Acquisition]) -> str:
+    """The one radiometric convention of the stack's scenes; InputError when they mix."""
+    found: dict[str, list[str]] = {}
+    for a in acqs:
+        for s in a.scenes:
+            found.setdefault(s.radiometry, []).append(s.product_id)
+    if len(found) > 1:
+        parts = ", ".join(f"{len(v)} {k} (e.g. {v[0]})" for k, v in sorted(found.items()))
+        raise InputError(f"the scene outputs mix radiometric conventions: {parts}; a stack never "
+                         "mixes sigma0 and gamma0: keep products of one convention in scenes and "
+                         "remove the others from the preprocessed folder")
+    return next(iter(found), "sigma0")
+
+
+def one_pass_left_out(stacks: dict, passes: Sequence[str]) -> dict[str, str]:
+    """Outputs that cannot be made when a pass lacks pre- or post-event scenes, and why."""
+    names = {"asc": "ascending", "desc": "descending"}
+    out: dict[str, str] = {}
+    for p in PASSES.values():
+        missing = [w for w in WINDOWS if not stacks[(p, w)]]
+        if not missing:
+            continue
+        why = f"no {names[p]} {' or '.join(missing)}-event scenes"
+        for w in missing:
+            for pol in POLS:
+                out[f"median_{p}_{pol}_{w}"] = why
+        for pol in POLS:
+            out[f"change_{p}_{pol}"] = why
+        out["G2" if p == "asc" else "G3"] = why
+        if p == "asc":
+            for g in ("G4", "G5", "G6"):
+                out[g] = why + " (the single pre/post pair is ascending)"
+    return out
 
 
 def check_polarisations(polarisations: Sequence[str]) -> None:
