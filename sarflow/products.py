@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import abc
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
@@ -310,26 +311,30 @@ class TrainedModel:
 # ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class StackOutputs:
-    """The stack stage's product: medians, changes, fusion quality and the groups G1..G6
-    (paths by output name: ``G1``, ``median_asc_VV_pre``, ``change_desc_VH``,
-    ``fusion_quality``), all recording one provenance."""
+class StackOutputs(abc.Mapping):
+    """The stack stage's product: medians, changes, fusion quality and the groups G1..G6,
+    all recording one provenance; a read-only mapping of output name (``G1``,
+    ``median_asc_VV_pre``, ``change_desc_VH``, ``fusion_quality``) to path.  Outputs a
+    one-pass event cannot make are absent."""
 
     paths: Mapping[str, Path]
     provenance: Provenance
 
     def group(self, name: str) -> Path:
         """The 2-band raster of input group ``name`` (G1..G6)."""
+        if name not in self.paths:
+            raise InputError(f"group {name} was not made for this event (see "
+                             "stack/selection.json: left_out says why)")
         return self.paths[name]
 
     def __getitem__(self, name: str) -> Path:
         return self.paths[name]
 
-    def items(self):
-        return self.paths.items()
+    def __iter__(self):
+        return iter(self.paths)
 
-    def keys(self):
-        return self.paths.keys()
+    def __len__(self) -> int:
+        return len(self.paths)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Iterable, Literal, Optional
 
 from .errors import CorruptInputError, InputError
+from .regrid import raster_footprint
 
 RADIOMETRIES = ("sigma0", "gamma0")
 SCALES = ("power", "amplitude", "db")
@@ -149,45 +150,6 @@ def to_linear_power(data: Any, scale: str) -> Any:
     else:
         raise InputError(f"scale {scale!r}: use one of {', '.join(SCALES)}")
     return out.astype(np.float32)
-
-
-def raster_footprint(path: str) -> tuple[Any, float]:
-    """(lon/lat polygon of a raster's extent, centre longitude), from its own CRS."""
-    from osgeo import osr
-    from shapely.geometry import Polygon
-
-    gdal = _gdal()
-    try:
-        ds = gdal.Open(path)
-    except RuntimeError as exc:
-        raise CorruptInputError(f"cannot read {path}: {' '.join(str(exc).split())}") from None
-    gt, w, h = ds.GetGeoTransform(), ds.RasterXSize, ds.RasterYSize
-    wkt = ds.GetProjection()
-    if not wkt:
-        raise InputError(f"{path} has no coordinate reference system; georeference it first")
-    src = osr.SpatialReference(wkt=wkt)
-    dst = osr.SpatialReference()
-    dst.ImportFromEPSG(4326)
-    for s in (src, dst):
-        s.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    tr = osr.CoordinateTransformation(src, dst)
-    edge = []
-    n = 8
-    for i in range(n):  # densified outline: UTM edges are not straight in lon/lat
-        edge.append((w * i / n, 0))
-    for i in range(n):
-        edge.append((w, h * i / n))
-    for i in range(n):
-        edge.append((w - w * i / n, h))
-    for i in range(n):
-        edge.append((0, h - h * i / n))
-    pts = []
-    for c, r in edge:
-        x, y = gt[0] + c * gt[1] + r * gt[2], gt[3] + c * gt[4] + r * gt[5]
-        lon, lat, _ = tr.TransformPoint(x, y)
-        pts.append((lon, lat))
-    poly = Polygon(pts)
-    return poly, float(poly.centroid.x)
 
 
 def _tags(path: str) -> dict[str, str]:

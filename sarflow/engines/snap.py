@@ -966,7 +966,7 @@ class SnapEngine:
         graphs = rendered_graph_paths(output, bool(opts.split))
         for template, path in graphs:
             values = render_graph(job, path, template)
-        from .snap_check import ensure_graphs_run
+        from .snap_operators import ensure_graphs_run
 
         ensure_graphs_run(settings.gpt, [p for _, p in graphs])
         srtm = None if "externalDEMFile" in values["Terrain-Correction"] else \
