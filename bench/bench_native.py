@@ -1,6 +1,6 @@
 """Native engine throughput against sarsen, and memory for 25 Mpx (50 x 50 km at 10 m); JSON.
 
-1. ``rome_<size>``: the real S1B fixture with a DN texture (see tests/test_native_rome.py)
+1. ``rome_<size>``: the real S1B fixture with a DN texture (see tests.test_23_native_rome.py)
    on size x size Rome grids (360: the tests' grid; 1000: most of the DEM): the native
    engine's whole chain vs sarsen 0.9.6's geometric terrain
    correction of the same product on the same grid (both fed the ellipsoidal DEM), best of
@@ -67,7 +67,7 @@ def bench_rome(work: Path, repeat: int, size: int) -> dict:
     from sarflow.config import NativeSettings
     from sarflow.engines import SceneJob
     from sarflow.engines.native import ENGINE
-    from tests.test_native_rome import ellipsoidal_dem, patterned_copy, run_sarsen
+    from tests.test_23_native_rome import ellipsoidal_dem, patterned_copy, run_sarsen
 
     grid = rome_grid(size)
     safe, _ = patterned_copy(FIXTURES, work, grid=grid)
@@ -125,7 +125,7 @@ def make_large(work: Path) -> tuple[Path, Path, "object", "object"]:
     from sarflow.engines.native import image_window
     from sarflow.grid import Grid
     from sarflow.sentinel1 import open_product
-    from tests.test_native_rome import SAFE, texture
+    from tests.test_23_native_rome import SAFE, texture
 
     gdal.UseExceptions()
     grid = Grid(col0=int(13.3 / 8.983152841195215e-05), row0=int(42.05 / 8.983152841195215e-05),

@@ -2,7 +2,7 @@
 
     python bench/check_report.py [REPORT.html] [--png OUT.png]
 
-Without REPORT.html, builds the small synthetic event of tests/test_report.py (DEM, G1,
+Without REPORT.html, builds the small synthetic event of tests/test_37_report.py (DEM, G1,
 inventory, a model, predictions, evaluation) and its report in a temporary folder.  Checks:
 the page parses and every embedded image decodes as a PNG; Chromium (when installed: Debian
 `apt-get install chromium`) loads it headless without errors in its log and the screenshot
@@ -28,7 +28,7 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrom
 
 def _test_module():
     spec = importlib.util.spec_from_file_location("sarflow_test_report",
-                                                  ROOT / "tests" / "test_report.py")
+                                                  ROOT / "tests" / "test_37_report.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

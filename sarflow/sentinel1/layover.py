@@ -17,7 +17,7 @@ Two samplings of the rule:
   image, samples every line at half-pixel steps): no binning, so the tolerance is only
   numerical (0.02 pixel, 1 m at the slant range in look angle).
 
-The native engine's masks are tested against the simulator's (tests/test_native_simulated).
+The native engine's masks are tested against the simulator's (tests/test_24_native_simulated.py).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from sarflow.config import NativeSettings
 from sarflow.engines import SceneJob, validate_output
 from sarflow.grid import raster_info, read_raster
 
-from test_native_rome import measure_shift  # tests/ is on sys.path under pytest
+from test_23_native_rome import measure_shift  # tests/ is on sys.path under pytest
 
 BLOCK = 16
 

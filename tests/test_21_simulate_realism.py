@@ -170,7 +170,7 @@ def test_tube_event_geocodes_onto_the_truth(tube_event: Path) -> None:
     from sarflow.engines.native import ENGINE
     from sarflow.grid import read_raster
 
-    from test_native_rome import measure_shift
+    from test_23_native_rome import measure_shift
 
     cfg = load_config(tube_event)
     for z in _scenes(tube_event)[:3]:

@@ -15,7 +15,7 @@ from sarflow.grid import read_raster
 from sarflow.stack import fusion_quality_path, stack_event
 from sarflow.workdir import WorkDir
 
-from test_stack_synthetic import auc  # tests/ is on sys.path under pytest
+from test_28_stack_synthetic import auc  # tests/ is on sys.path under pytest
 
 
 @pytest.fixture(scope="module")

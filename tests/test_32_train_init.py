@@ -15,7 +15,7 @@ train.limit_threads(2)
 from sarflow.dataset import make_patches  # noqa: E402
 from sarflow.errors import InputError  # noqa: E402
 
-from test_train import SMALL, _write_inputs, synthetic_change  # noqa: E402
+from test_31_train import SMALL, _write_inputs, synthetic_change  # noqa: E402
 
 
 @pytest.fixture(scope="module")

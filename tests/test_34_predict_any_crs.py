@@ -11,7 +11,7 @@ from sarflow.cli import cli
 from sarflow.grid import raster_info, read_raster
 from sarflow.modelio import save_model
 
-from test_predict import CHANNELS, _meta, _step_model  # tests/ is on sys.path under pytest
+from test_33_predict import CHANNELS, _meta, _step_model  # tests/ is on sys.path under pytest
 
 
 def _utm_group(path, data, origin, pixel=20.0, epsg=32632):
