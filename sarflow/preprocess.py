@@ -336,8 +336,34 @@ def pick_engine(processing: Any, engine: Any = None) -> EngineChoice:
     return EngineChoice(engine, name, version, settings)
 
 
-def make_tasks(cfg: EventConfig, records: Sequence[SceneRecord], choice: EngineChoice,
-               dem: Optional[Path], retries: int, grid: Grid, *, requested: Any = None
+@dataclass(frozen=True)
+class SceneBatch:
+    """What the preprocess stage needs from an event, unpacked from its config once: the
+    selected scenes, the grid, polarisations, DEM, orbit files and the work folder."""
+
+    event: str
+    records: tuple[SceneRecord, ...]
+    grid: Grid
+    polarisations: tuple[str, ...]
+    dem: Optional[Path]
+    orbits: Optional[Path]
+    workdir: WorkDir
+
+
+def scene_batch(cfg: EventConfig) -> SceneBatch:
+    """The event's batch: its selected scenes (an InputError when none) and what they need
+    (a DEM only when a GRD is among them: terrain-corrected products need none)."""
+    records = select_scenes(cfg)
+    if not records:
+        raise InputError(f"no scene of {cfg.name} lies in the pre/post windows over the area; "
+                         f"check scenes: ({', '.join(map(str, cfg.scenes))}) with `sarflow scenes list`")
+    dem = resolve_dem(cfg) if any(r.ok and r.product_type == "GRD" for r in records) else None
+    return SceneBatch(event=cfg.name, records=tuple(records), grid=cfg.grid(),
+                      polarisations=tuple(cfg.polarisations), dem=dem,
+                      orbits=cfg.processing.orbits, workdir=WorkDir(cfg.output))
+
+
+def make_tasks(batch: SceneBatch, choice: EngineChoice, retries: int, *, requested: Any = None
                ) -> tuple[list[SceneTask], list[SceneOutcome]]:
     """Tasks for processable scenes, and outcomes for those that cannot run (failed/skipped).
 
@@ -347,32 +373,32 @@ def make_tasks(cfg: EventConfig, records: Sequence[SceneRecord], choice: EngineC
     from .engines import SceneJob
     from .products import scene_provenance, scene_radiometry, scene_tags
 
-    wd = WorkDir(cfg.output)
+    wd, grid, dem, pols = batch.workdir, batch.grid, batch.dem, list(batch.polarisations)
     tasks, settled = [], []
-    for rec in records:
+    for rec in batch.records:
         routed = route_product(rec, choice, requested)
         use = routed if isinstance(routed, EngineChoice) else choice
         scene_dem = None if use.name == "import" else dem  # terrain-corrected already
         prov = scene_provenance(engine=use.name, engine_version=use.version,
                                 engine_settings=use.provenance_settings(), scene=rec.path,
-                                grid=grid, polarisations=cfg.polarisations, dem=scene_dem,
-                                orbits=cfg.processing.orbits,
+                                grid=grid, polarisations=pols, dem=scene_dem,
+                                orbits=batch.orbits,
                                 radiometry=scene_radiometry(rec, use.settings))
         job = SceneJob(scene=rec.path, output=wd.scene_output(rec.product_id), grid=grid,
-                       polarisations=list(cfg.polarisations), dem=scene_dem,
-                       orbit_dir=cfg.processing.orbits, settings=use.settings,
-                       tags=scene_tags(rec, prov, cfg.polarisations) if rec.ok else {})
+                       polarisations=pols, dem=scene_dem,
+                       orbit_dir=batch.orbits, settings=use.settings,
+                       tags=scene_tags(rec, prov, pols) if rec.ok else {})
         task = SceneTask(job=job, engine=use.worker_engine, retries=retries,
                          product_id=rec.product_id, provenance=prov, window=rec.window,
                          pass_direction=rec.pass_direction)
-        missing = rec.missing_polarisations(cfg.polarisations) if rec.ok else []
+        missing = rec.missing_polarisations(pols) if rec.ok else []
         if not rec.ok:
             settled.append(task.outcome("failed", reason=rec.reason))
         elif isinstance(routed, str):
             settled.append(task.outcome("failed", reason=routed))
         elif missing:
             settled.append(task.outcome("skipped", reason=f"product lacks {', '.join(missing)}; "
-                                        f"the event asks for {', '.join(cfg.polarisations)}"))
+                                        f"the event asks for {', '.join(pols)}"))
         else:
             tasks.append(task)
     return tasks, settled
@@ -522,21 +548,29 @@ def preprocess_event(cfg: EventConfig, *, engine: Union[str, Any, None] = None,
     """
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
-    requested = engine if engine is not None else cfg.processing.engine
-    choice = pick_engine(cfg.processing, engine)
+    processing = cfg.processing
+    requested = engine if engine is not None else processing.engine
+    choice = pick_engine(processing, engine)
+    batch = scene_batch(cfg)
+    retries = processing.retries if retries is None else retries
+    return run_batch(batch, choice, processing, retries=retries, requested=requested,
+                     workers=workers, scheduler=scheduler, progress=progress,
+                     started=started, t0=t0)
+
+
+def run_batch(batch: SceneBatch, choice: EngineChoice, processing: Any, *, retries: int,
+              requested: Any = None, workers: Optional[int] = None,
+              scheduler: Optional[str] = None, progress: bool = True,
+              started: Optional[dt.datetime] = None, t0: Optional[float] = None) -> Summary:
+    """Run the engine on every scene of ``batch`` that has no current output; write and
+    return the run summary.  ``processing``: where and how (workers, memory, scheduler)."""
+    started = started or dt.datetime.now(dt.timezone.utc)
+    t0 = time.perf_counter() if t0 is None else t0
     name = choice.name
-    grid = cfg.grid()
-    records = select_scenes(cfg)
-    if not records:
-        raise InputError(f"no scene of {cfg.name} lies in the pre/post windows over the area; "
-                         f"check scenes: ({', '.join(map(str, cfg.scenes))}) with `sarflow scenes list`")
-    # already terrain-corrected products need no DEM
-    dem = resolve_dem(cfg) if any(r.ok and r.product_type == "GRD" for r in records) else None
-    retries = cfg.processing.retries if retries is None else retries
-    tasks, settled = make_tasks(cfg, records, choice, dem, retries, grid, requested=requested)
+    tasks, settled = make_tasks(batch, choice, retries, requested=requested)
     if tasks and all(t.engine == "import" for t in tasks):
         name = "import"
-    wd = WorkDir(cfg.output)
+    wd = batch.workdir
     wd.preprocessed.mkdir(parents=True, exist_ok=True)
     wd.preprocess_summary.unlink(missing_ok=True)  # written again only when this run completes
     for o in settled:  # every reported scene has a log saying why
@@ -546,10 +580,11 @@ def preprocess_event(cfg: EventConfig, *, engine: Union[str, Any, None] = None,
     settled += [existing_outcome(t) for t in existing]
     outcomes, cluster_text, n_workers = [], "none (nothing to do)", 0
     if todo:
-        outcomes, cluster_text, n_workers = _execute(cfg, name, todo, workers, scheduler, progress)
+        outcomes, cluster_text, n_workers = _execute(processing, name, todo, workers, scheduler,
+                                                     progress)
     by_id = {o.product_id: o for o in settled + outcomes}
-    ordered = [by_id[r.product_id] for r in records]
-    summary = Summary(event=cfg.name, engine=name, cluster=cluster_text, workers=n_workers,
+    ordered = [by_id[r.product_id] for r in batch.records]
+    summary = Summary(event=batch.event, engine=name, cluster=cluster_text, workers=n_workers,
                       started=started.isoformat(timespec="seconds"),
                       seconds=time.perf_counter() - t0, scenes=ordered, path=wd.preprocess_summary)
     write_summary(summary)
@@ -558,19 +593,19 @@ def preprocess_event(cfg: EventConfig, *, engine: Union[str, Any, None] = None,
     return summary
 
 
-def _execute(cfg: EventConfig, engine: str, todo: list[SceneTask], workers: Optional[int],
+def _execute(processing: Any, engine: str, todo: list[SceneTask], workers: Optional[int],
              scheduler: Optional[str], progress: bool) -> tuple[list[SceneOutcome], str, int]:
     """Run ``todo`` on the given scheduler or on a local cluster that is closed afterwards."""
     from distributed import Client
 
-    address = scheduler or cfg.processing.scheduler
+    address = scheduler or processing.scheduler
     cluster = None
     if address:
         client = _connect(address)
         text = f"scheduler {address}"
     else:
-        n, mem = plan_workers(engine, workers or cfg.processing.workers,
-                              cfg.processing.memory_per_worker_gb)
+        n, mem = plan_workers(engine, workers or processing.workers,
+                              processing.memory_per_worker_gb)
         # each worker keeps its share of the cores even when fewer scenes are left than
         # workers: a scene's settings must not depend on how many scenes are left
         _give_resources(todo, WorkerResources(memory_gb=mem, cores=max(1, _cpus() // n)))

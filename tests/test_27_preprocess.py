@@ -25,8 +25,8 @@ from sarflow.config import dump_config, load_config
 from sarflow.engines import get, validate_output
 from sarflow.errors import CorruptInputError, ProcessingError
 from sarflow.grid import raster_info
-from sarflow.preprocess import (SceneTask, make_tasks, pick_engine, plan_workers, preprocess_event,
-                                resolve_dem, run_scene)
+from sarflow.preprocess import (SceneTask, make_tasks, pick_engine, plan_workers,
+                                preprocess_event, run_scene, scene_batch)
 from sarflow.workdir import WorkDir
 
 SCENES_PER_WINDOW = 1
@@ -190,10 +190,12 @@ def test_corrupt_zip_fails_alone_via_scheduler_on_loopback(event: Path, tmp_path
 # -- the per-scene task without a cluster ------------------------------------------------
 
 def _one_task(event: Path, tmp_path: Path, engine) -> SceneTask:
+    from dataclasses import replace
+
     cfg = load_config(_config(event, tmp_path))
-    rec = select_scenes(cfg)[0]
-    tasks, settled = make_tasks(cfg, [rec], pick_engine(cfg.processing, engine), resolve_dem(cfg),
-                                retries=1, grid=cfg.grid())
+    batch = scene_batch(cfg)
+    one = replace(batch, records=batch.records[:1])
+    tasks, settled = make_tasks(one, pick_engine(cfg.processing, engine), retries=1)
     assert not settled
     return tasks[0]
 
