@@ -52,7 +52,7 @@ import numpy as np
 
 from .errors import ConfigError, InputError
 from .grid import Grid, Window, raster_info, read_raster, write_raster
-from .products import raster_fingerprint, rasters_current
+from .products import PatchFolder, raster_fingerprint, rasters_current
 from .provenance import Provenance, file_fingerprint, is_current
 from .vector import geometries, wgs84
 
@@ -142,7 +142,7 @@ def _warp_raster_labels(path: Path, grid: Grid) -> np.ndarray:
 # ------------------------------------------------------------------------------------
 
 def build_dataset(cfg, group: str | None = None, *, labels_path: str | os.PathLike | None = None,
-                  force: bool = False) -> Path:
+                  force: bool = False) -> PatchFolder:
     """Labels (rasterised if missing) and the patch dataset of ``group`` for an event."""
     from .workdir import WorkDir
 
@@ -164,9 +164,9 @@ def build_dataset(cfg, group: str | None = None, *, labels_path: str | os.PathLi
         rasterize_labels(cfg.inventory, grid, labels)
     window = grid.window_of(cfg.area_grid("training"))
     m = cfg.model
-    return make_patches(image, labels, wd.dataset(group), window=window,
-                        patch_size=m.patch_size, test_fraction=m.test_fraction, seed=m.seed,
-                        group=group, force=force)
+    return PatchFolder(make_patches(image, labels, wd.dataset(group), window=window,
+                                    patch_size=m.patch_size, test_fraction=m.test_fraction,
+                                    seed=m.seed, group=group, force=force))
 
 
 def labels_provenance(inventory: Path, grid: Grid, all_touched: bool = False) -> Provenance:

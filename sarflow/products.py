@@ -372,3 +372,27 @@ class Evaluation:
 
     def __getitem__(self, name: str) -> Any:
         return self.record[name]
+
+
+@dataclass(frozen=True)
+class PatchFolder:
+    """The dataset stage's product: ``dataset/<group>/`` holding the patches
+    (``images.npy``, ``masks.npy``) and ``manifest.json`` (split, normalisation, provenance).
+    Path-like, so it can be passed wherever a dataset folder is expected."""
+
+    folder: Path
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.folder / "manifest.json").read_text())
+
+    @property
+    def provenance(self) -> Optional[Provenance]:
+        prov = self.manifest.get("provenance")
+        return Provenance.from_dict(prov) if isinstance(prov, dict) else None
+
+    def __fspath__(self) -> str:
+        return str(self.folder)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.folder / name

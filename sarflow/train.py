@@ -623,7 +623,7 @@ def _event_dataset(cfg, group: str) -> Path:
             raise InputError(f"{manifest} is not valid JSON") from None
         if fmt != FORMAT:
             return ds_dir
-    return build_dataset(cfg, group)
+    return build_dataset(cfg, group).folder
 
 
 def publish_best(best: dict, rows: list[dict], dest: str | os.PathLike) -> TrainedModel:

@@ -28,7 +28,7 @@ def dataset(event_config: Path, group: str | None, labels_path: Path | None, for
     from ..dataset import build_dataset
 
     cfg = load_event(event_config)
-    out = build_dataset(cfg, group, labels_path=labels_path, force=force)
+    out = build_dataset(cfg, group, labels_path=labels_path, force=force).folder
     manifest = json.loads((out / "manifest.json").read_text())
     summary = _summary(out, manifest)
     if as_json:
