@@ -18,7 +18,7 @@ from . import __version__
 from .errors import SarflowError
 from .figures import MAX_PX, Preview, hillshade, map_png, read_preview, warp_preview
 from .grid import atomic_path
-from .report import _CSS, Panel, _cell, _table
+from .report import REPORT_CSS, Panel, html_table, panel_cell
 from .workdir import WorkDir
 
 log = logging.getLogger("sarflow.map_report")
@@ -103,7 +103,7 @@ def _data_section(summary: dict[str, Any]) -> str:
     return (f"<h2>Data</h2><p>Passes with pre- and post-event scenes: {html.escape(passes)}; "
             f"radiometry {html.escape(summary['radiometry'])}; {summary['mapped_pixels']} of "
             f"{summary['pixels']} pixels mapped.</p>"
-            + _table(["stack", "dates"], rows, left=2)
+            + html_table(["stack", "dates"], rows, left=2)
             + f"<h3>Where data were missing and why</h3><ul>{items}</ul>")
 
 
@@ -113,9 +113,9 @@ def _landslides_section(summary: dict[str, Any], records: Sequence[dict[str, Any
     largest = sorted(records, key=lambda r: -r["area_m2"])[:LARGEST]
     big = [[r["id"], r["area_m2"], r["size_class"], r["mean_probability"], r["max_probability"],
             r["passes"] or "none"] for r in largest]
-    return ("<h2>Landslides</h2>" + _table(["size class", "count", "area (m2)"], rows)
+    return ("<h2>Landslides</h2>" + html_table(["size class", "count", "area (m2)"], rows)
             + (f"<h3>The {len(big)} largest</h3>"
-               + _table(["id", "area (m2)", "size class", "mean p", "max p", "seen by"], big)
+               + html_table(["id", "area (m2)", "size class", "mean p", "max p", "seen by"], big)
                if big else "<p>No landslide mapped.</p>"))
 
 
@@ -123,14 +123,14 @@ def write_map_report(cfg: Any, folder: Path, paths: dict[str, Path], summary: di
                      records: Sequence[dict[str, Any]], coverage: np.ndarray) -> Path:
     """Write ``folder/report.html`` and return its path."""
     panels = map_panels(cfg, paths, coverage, summary["passes"])
-    cells = "".join(f"<td>{_cell(p)}</td>" + ("</tr><tr>" if i % 2 else "")
+    cells = "".join(f"<td>{panel_cell(p)}</td>" + ("</tr><tr>" if i % 2 else "")
                     for i, p in enumerate(panels))
     maps = f"<h2>Maps</h2><table class='maps'><tr>{cells}</tr></table>"
-    files = _table(["output", "file"], [[k, Path(v).name] for k, v in paths.items()], left=2)
+    files = html_table(["output", "file"], [[k, Path(v).name] for k, v in paths.items()], left=2)
     body = (_header(cfg, summary) + maps + _data_section(summary)
             + _landslides_section(summary, records) + "<h2>Files</h2>" + files)
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>sarflow map: {html.escape(cfg.name)}</title><style>{_CSS}</style>"
+            f"<title>sarflow map: {html.escape(cfg.name)}</title><style>{REPORT_CSS}</style>"
             f"</head><body>{body}</body></html>\n")
     target = folder / "report.html"
     with atomic_path(target) as tmp:

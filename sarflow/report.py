@@ -166,7 +166,7 @@ def _one_line(exc: BaseException) -> str:
 # HTML
 # ------------------------------------------------------------------------------------
 
-_CSS = """
+REPORT_CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; max-width: 1200px; }
 h1 { margin-bottom: 0.2em; } .meta { color: #666; margin-top: 0; }
 table { border-collapse: collapse; margin: 0.6em 0 1.2em; }
@@ -183,7 +183,7 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _cell(panel: Panel) -> str:
+def panel_cell(panel: Panel) -> str:
     if panel.png is not None:
         return _img(panel.png, panel.title)
     return f'<div class="note">{html.escape(panel.title)}: {html.escape(panel.note)}</div>'
@@ -194,7 +194,7 @@ def _maps_section(panels: dict[str, list[Panel]]) -> str:
     head = "".join(f"<th>{html.escape(a)} area</th>" for a in areas)
     rows = []
     for i, title in enumerate(MAP_ROWS):
-        cells = "".join(f"<td>{_cell(panels[a][i])}</td>" for a in areas)
+        cells = "".join(f"<td>{panel_cell(panels[a][i])}</td>" for a in areas)
         rows.append(f"<tr><th class='l'>{html.escape(title)}</th>{cells}</tr>")
     return (f"<h2>Maps</h2><table class='maps'><tr><th></th>{head}</tr>{''.join(rows)}</table>")
 
@@ -207,7 +207,7 @@ def _fmt(v: Any) -> str:
     return html.escape(str(v))
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1) -> str:
+def html_table(header: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1) -> str:
     th = "".join(f"<th{' class=l' if i < left else ''}>{html.escape(h)}</th>"
                  for i, h in enumerate(header))
     body = "".join("<tr>" + "".join(f"<td{' class=l' if i < left else ''}>{_fmt(v)}</td>"
@@ -234,13 +234,13 @@ def _metrics_section(wd: WorkDir, areas: Sequence[str]) -> str:
             rows.append([area, px.get("precision"), px.get("recall"), px.get("f1"),
                          px.get("iou"), px.get("tp"), px.get("fp"), px.get("fn"),
                          ob.get("hit_share"), ob.get("false_share")])
-        parts.append(_table(["area", "precision", "recall", "F1", "IoU", "TP px", "FP px",
+        parts.append(html_table(["area", "precision", "recall", "F1", "IoU", "TP px", "FP px",
                              "FN px", "landslides hit", "false polygons"], rows))
         for area, r in results.items():
             by_size = (r.get("objects") or {}).get("by_size") or []
             if by_size:
                 parts.append(f"<h3>Landslides by size, {html.escape(area)} area</h3>")
-                parts.append(_table(
+                parts.append(html_table(
                     ["size", "inventory", "hit", "hit share", "predicted", "false", "false share"],
                     [[c["class"], c["inventory"], c["hit"], c["hit_share"], c["predicted"],
                       c["false"], c["false_share"]] for c in by_size]))
@@ -254,7 +254,7 @@ def _experiment_section(rows: Sequence[dict] | None) -> str:
                 "(run `sarflow experiment` for the groups x models ablation).</p>")
     cols = ["group", "model", "filters", "batch_size", "learning_rate", "precision", "recall",
             "f1", "iou"]
-    table = _table(cols, [[r.get(c) for c in cols] for r in rows], left=2)
+    table = html_table(cols, [[r.get(c) for c in cols] for r in rows], left=2)
     try:
         chart = _img(f1_bar_png(rows), "F1 per group and model")
     except (KeyError, TypeError, ValueError) as exc:
@@ -274,7 +274,7 @@ def _ranking_section(rows: Sequence[dict]) -> str:
     held = sum(c["holds"] for c in checks)
     return (f"<h3>Against the paper's ranking</h3><p>{held} of {len(checks)} orderings of "
             "Pan &amp; Shi (2023, Tables 3 and 4) hold in this run.</p>"
-            + _table(["paper's ordering (F1)", "this run", "verdict"], body, left=1))
+            + html_table(["paper's ordering (F1)", "this run", "verdict"], body, left=1))
 
 
 def _header(cfg: Any) -> str:
@@ -305,7 +305,7 @@ def write_report(cfg: Any, *, experiment_table: Sequence[dict] | None = None,
     body = (_header(cfg) + _maps_section(panels) + _metrics_section(wd, areas)
             + _experiment_section(experiment_table))
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>sarflow report: {html.escape(cfg.name)}</title><style>{_CSS}</style>"
+            f"<title>sarflow report: {html.escape(cfg.name)}</title><style>{REPORT_CSS}</style>"
             f"</head><body>{body}</body></html>\n")
     path = Path(out) if out is not None else wd.report
     with atomic_path(path) as tmp_path:
