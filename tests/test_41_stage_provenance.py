@@ -143,3 +143,32 @@ def test_gpt_sized_per_worker_through_the_cli(config) -> None:
         assert 1 <= threads <= max(1, cpu_count() // 2)
         cache = int(call[call.index("-c") + 1].removesuffix("M"))
         assert cache < heap
+
+
+def test_a_scene_taken_out_of_the_config_leaves_the_stack(config, tmp_path: Path) -> None:
+    """Its output stays on disk, but the stack is made from what the catalog selects now."""
+    import json
+
+    from sarflow.stack import selection_path
+
+    cfg = load_config(config())
+    run_event(cfg, until="stack", options=QUIET)
+    before = json.loads(selection_path(WorkDir(cfg.output)).read_text())["selection"]
+    assert len(before["desc_post"]) == 1
+    data = dump_config(cfg)
+    folder = Path(data["scenes"][0])
+    keep = tmp_path / "fewer"
+    keep.mkdir()
+    for p in sorted(folder.glob("*.zip")):
+        if "T2031" not in p.name or "2022081" not in p.name:  # drop the descending post scene
+            (keep / p.name).symlink_to(p)
+    assert len(list(keep.glob("*.zip"))) == 3
+    data["scenes"] = [str(keep)]
+    path = tmp_path / "fewer.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    fewer = load_config(path)
+    out = _statuses(run_event(fewer, until="stack", options=QUIET))
+    assert out["preprocess"] == "redone"
+    after = json.loads(selection_path(WorkDir(fewer.output)).read_text())
+    assert after["selection"]["desc_post"] == []  # the dropped scene is not stacked
+    assert len(list(WorkDir(fewer.output).preprocessed.glob("*.tif"))) >= 3

@@ -366,7 +366,7 @@ def stack_event(cfg, *, workers: int | None = None, scheduler: str | None = None
     check_polarisations(cfg.polarisations)
     grid = cfg.grid()
     wd = WorkDir(cfg.output)
-    scenes = scan(wd.preprocessed, grid, POLS)
+    scenes = _in_last_run(scan(wd.preprocessed, grid, POLS), wd)
     sel = select(scenes, cfg.pre_window(), cfg.post_window(), cfg.event.time)
     settings = {"grid": grid.to_dict(), "algorithm": ALGORITHM, "event_time": cfg.event.time}
     prov = stack_provenance(sel, settings)
@@ -408,6 +408,23 @@ def stack_event(cfg, *, workers: int | None = None, scheduler: str | None = None
             advance()
     _write_state(wd, prov, sel, paths)
     return StackOutputs(paths, prov)
+
+
+def _in_last_run(scenes: list, wd: WorkDir) -> list:
+    """The scene outputs the last preprocessing run selected (its summary lists them):
+    outputs of scenes since taken out of the config stay on disk but are not stacked.
+    Without a summary (outputs made elsewhere) every output in the folder is used."""
+    try:
+        summary = json.loads(wd.preprocess_summary.read_text())
+    except (OSError, ValueError):
+        return scenes
+    keep = {s["product_id"] for s in summary.get("scenes", [])
+            if s.get("outcome") in ("done", "existing")}
+    dropped = [s.product_id for s in scenes if s.product_id not in keep]
+    if dropped:
+        log.info("not stacked (not in the last preprocessing run's selection): %s",
+                 ", ".join(dropped))
+    return [s for s in scenes if s.product_id in keep]
 
 
 def stack_provenance(sel: Selection, settings: dict) -> Provenance:
