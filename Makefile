@@ -8,6 +8,7 @@ VENV     ?= .venv
 PY       := $(VENV)/bin/python
 PIP      := $(PY) -m pip --disable-pip-version-check -q
 STAMP    := $(VENV)/.sarflow-installed
+RIO_WHEEL := $(VENV)/.rasterio-build
 APT_PKGS := libgdal-dev gdal-bin proj-data libsqlite3-mod-spatialite
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR ?= demo-output
@@ -28,16 +29,32 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt Makefile | system-deps
 	@echo "[setup] virtualenv $(VENV) (numpy, GDAL $$(gdal-config --version) bindings, pinned packages)"
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	@$(PIP) install --upgrade "pip>=24" setuptools wheel
+	@# rasterio's wheel bundles its own GDAL, which crashes a process that also loads the
+	@# system GDAL (osgeo): it is built from source against the system library.  That
+	@# build is the longest step, so it runs in the background beside the other installs
+	@# and its wheel replaces PyPI's at the end.
+	@rm -rf $(RIO_WHEEL) && mkdir -p $(RIO_WHEEL) && \
+	  if $(PY) -c "import rasterio; from osgeo import gdal; import sys; sys.exit(rasterio.__gdal_version__ != gdal.__version__)" 2>/dev/null; then \
+	    echo ok > $(RIO_WHEEL)/status; \
+	  else \
+	    echo "[setup] building rasterio against the system GDAL (in the background)"; \
+	    ( $(PIP) wheel -c constraints.txt --no-binary rasterio --no-deps -w $(RIO_WHEEL) rasterio \
+	        > $(RIO_WHEEL)/build.log 2>&1 && echo built > $(RIO_WHEEL)/status \
+	        || echo failed > $(RIO_WHEEL)/status ) & \
+	  fi
 	@$(PIP) install -c constraints.txt numpy
 	@$(PY) -c "from osgeo import gdal_array" 2>/dev/null || \
 	  $(PIP) install --no-build-isolation --no-cache-dir "gdal==$$(gdal-config --version)"
 	@$(PIP) install -c constraints.txt -e ".[dev]"
-	@# rasterio's wheel bundles its own GDAL, which crashes a process that also loads the
-	@# system GDAL (osgeo): rebuild it against the system library (about 2 minutes, once)
-	@$(PY) -c "import rasterio; from osgeo import gdal; import sys; sys.exit(rasterio.__gdal_version__ != gdal.__version__)" 2>/dev/null || \
-	  { echo "[setup] building rasterio against the system GDAL"; \
-	    $(PIP) install -c constraints.txt --no-binary rasterio --force-reinstall --no-deps rasterio; }
-	@$(PY) -c "from osgeo import gdal_array; import sarflow"
+	@while [ ! -s $(RIO_WHEEL)/status ]; do sleep 2; done; \
+	  case "$$(cat $(RIO_WHEEL)/status)" in \
+	    built) $(PIP) install --force-reinstall --no-deps $(RIO_WHEEL)/rasterio-*.whl ;; \
+	    ok) ;; \
+	    *) cat $(RIO_WHEEL)/build.log; echo "[setup] building rasterio failed (log above)"; exit 1 ;; \
+	  esac
+	@$(PY) -c "import rasterio; from osgeo import gdal_array, gdal; import sys, sarflow; sys.exit(rasterio.__gdal_version__ != gdal.__version__)" || \
+	  { echo "[setup] rasterio does not use the system GDAL"; exit 1; }
+	@rm -rf $(RIO_WHEEL)
 	@touch $(STAMP)
 
 demo: setup

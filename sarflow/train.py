@@ -187,6 +187,27 @@ def predict_confusion(model, x: np.ndarray, y: np.ndarray, threshold: float = 0.
     return conf
 
 
+class InferenceScorer:
+    """Inference-mode confusion counts through one traced function (any batch length, in
+    chunks of ``chunk`` patches): scoring the test split every epoch then costs one trace
+    in all, not Keras ``predict``'s data set-up on every call."""
+
+    def __init__(self, model, patch_shape: tuple[int, ...], chunk: int = 16) -> None:
+        import tensorflow as tf
+
+        self.chunk = int(chunk)
+        spec = tf.TensorSpec((None, *(int(v) for v in patch_shape)), tf.float32)
+        self._fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+
+    def confusion(self, x: np.ndarray, y: np.ndarray, threshold: float = 0.5) -> Confusion:
+        """Pixel counts of the inference-mode predictions over a whole split."""
+        conf = Confusion()
+        for a in range(0, len(x), self.chunk):
+            xb = np.ascontiguousarray(x[a:a + self.chunk], dtype=np.float32)
+            conf.add(y[a:a + self.chunk], np.asarray(self._fn(xb)), threshold)
+        return conf
+
+
 def recompute_bn_statistics(model, x: np.ndarray, batch_size: int) -> int:
     """Set every BatchNormalization layer's running mean and variance to the average of its
     batch statistics over one pass of ``x`` (training-mode forward passes, weights kept).
@@ -219,7 +240,7 @@ HISTORY_FIELDS = ("epoch", "loss", "test_precision", "test_recall", "test_f1", "
                   "seconds")
 
 
-def _test_monitor(x, y, threshold: float, batch_size: int, patience: int,
+def _test_monitor(x, y, threshold: float, scorer: "InferenceScorer", patience: int,
                   max_seconds: float | None, history: Path, progress=None):
     """A Keras callback; per epoch: test metrics over the whole split (inference mode) into
     the logs and a CSV row of ``history``; keeps the best weights by test F1; stops after
@@ -232,12 +253,18 @@ def _test_monitor(x, y, threshold: float, batch_size: int, patience: int,
             self.best_f1, self.best_epoch, self.best_weights, self.best_scores = -1.0, -1, None, {}
             self.epochs_run = 0
             self.t0 = time.perf_counter()
+            self.first_epoch_seconds = None
+            self.scoring_seconds = 0.0
             with open(history, "w", newline="") as fh:
                 csv.writer(fh).writerow(HISTORY_FIELDS)
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs if logs is not None else {}
-            conf = predict_confusion(self.model, x, y, threshold, batch_size)
+            if self.first_epoch_seconds is None:
+                self.first_epoch_seconds = time.perf_counter() - self.t0
+            t_score = time.perf_counter()
+            conf = scorer.confusion(x, y, threshold)
+            self.scoring_seconds += time.perf_counter() - t_score
             s = conf.scores()
             for key, value in s.items():
                 logs[f"test_{key}"] = value
@@ -279,8 +306,7 @@ def threshold_baseline(data: PatchDataset, max_pixels: int = 2_000_000, seed: in
     for name, fn in features.items():
         v_all = fn(data.x_train).reshape(-1)
         v, t = (v_all, y_train) if pick is None else (v_all[pick], y_train[pick])
-        for sign in (1.0, -1.0):
-            thr, f1 = _best_threshold(sign * v, t)
+        for sign, (thr, f1) in zip((1.0, -1.0), _best_thresholds(v, t)):
             if f1 > best["train_f1"]:
                 best = {"feature": name, "sign": "greater" if sign > 0 else "less",
                         "threshold_normalised": sign * thr, "train_f1": f1, "_fn": fn,
@@ -297,8 +323,20 @@ def threshold_baseline(data: PatchDataset, max_pixels: int = 2_000_000, seed: in
 
 def _best_threshold(values: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     """(threshold, F1) maximising F1 of ``values >= threshold`` (exact, by sorting)."""
-    order = np.argsort(-values, kind="stable")
+    order = np.argsort(-values)
+    return _best_cut(values[order], truth[order])
+
+
+def _best_thresholds(values: np.ndarray, truth: np.ndarray) -> tuple[tuple[float, float], ...]:
+    """:func:`_best_threshold` of ``values`` and of ``-values`` from one sort (a cut only
+    falls between distinct values, so the order within ties does not matter)."""
+    order = np.argsort(-values)
     v, t = values[order], truth[order]
+    return _best_cut(v, t), _best_cut(-v[::-1], t[::-1])
+
+
+def _best_cut(v: np.ndarray, t: np.ndarray) -> tuple[float, float]:
+    """(threshold, F1) of the best cut of ``v`` sorted in descending order."""
     tp = np.cumsum(t)
     k = np.arange(1, len(v) + 1)
     fp = k - tp
@@ -386,6 +424,7 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
 
     from . import nets
 
+    t_start = time.perf_counter()
     data = data or load_dataset(dataset_dir)
     out = Path(out_dir)
     settings = run_settings(architecture=architecture, filters=filters, batch_size=batch_size,
@@ -394,6 +433,8 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                             bn_momentum=bn_momentum, augment=augment, max_seconds=max_seconds,
                             init=init)
     prov = run_provenance(dataset_dir, settings)
+    # the change-threshold baseline is numpy only: it runs beside the training
+    baseline = _Background(threshold_baseline, data, seed=seed)
     set_seed(seed)
     strategy = choose_strategy()
     t0 = time.perf_counter()
@@ -402,20 +443,24 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                             settings["bn_momentum"]) if init is None
                  else initial_model(init, data, architecture))
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=nets.DiceLoss())
+    scorer = InferenceScorer(model, data.x_test.shape[1:], max(16, batch_size))
     pipeline = make_pipeline(data.x_train, data.y_train, batch_size, seed, augment)
+    t_fit = time.perf_counter()
     with _progress(progress, epochs, run_name(architecture, filters, batch_size,
                                                learning_rate)) as report:
         out.mkdir(parents=True, exist_ok=True)
         partial = out / f".{HISTORY}.part"
-        monitor = _test_monitor(data.x_test, data.y_test, threshold, batch_size, patience,
+        monitor = _test_monitor(data.x_test, data.y_test, threshold, scorer, patience,
                                 max_seconds, partial, report)
         model.fit(pipeline, epochs=epochs, verbose=0, shuffle=False, callbacks=[monitor])
     train_seconds = time.perf_counter() - t0
+    t_after = time.perf_counter()
     if monitor.best_weights is not None:
         model.set_weights(monitor.best_weights)
-    test, bn_used, bn_batches = _settle_bn(model, data, monitor, threshold, batch_size)
-    train_scores = predict_confusion(model, data.x_train, data.y_train, threshold, batch_size)
+    test, bn_used, bn_batches = _settle_bn(model, data, monitor, threshold, batch_size, scorer)
+    train_scores = scorer.confusion(data.x_train, data.y_train, threshold)
     batch_stats = training_mode_confusion(model, data.x_test, data.y_test, threshold, batch_size)
+    t_scored = time.perf_counter()
     result = {
         **settings, "group": data.group, "channels": data.channels,
         "dataset": str(Path(dataset_dir)), "patch_size": data.patch_size,
@@ -426,13 +471,16 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         "test": test.as_dict(), "train": train_scores.as_dict(),
         "test_running_bn": monitor.best_scores, "bn_recompute_batches": bn_batches,
         "bn_statistics": bn_used, "test_training_mode_bn": batch_stats.as_dict(),
-        "baseline": threshold_baseline(data, seed=seed),
+        "baseline": baseline.result(),
         "train_seconds": round(train_seconds, 2),
         "patches_per_second": round(monitor.epochs_run * len(data.x_train) / train_seconds, 3),
         "provenance": prov.to_dict(),
     }
+    timing = {"setup": t_fit - t_start, "first_epoch": monitor.first_epoch_seconds,
+              "fit": t_after - t_fit, "epoch_scoring": monitor.scoring_seconds,
+              "bn_and_final_scores": t_scored - t_after}
     if _is_chief():
-        _write_run(out, model, data, result, partial)
+        _write_run(out, model, data, result, partial, timing)
     return result
 
 
@@ -452,6 +500,31 @@ def initial_model(path: str | os.PathLike, data: PatchDataset, architecture: str
     return model
 
 
+class _Background:
+    """``fn(*args, **kwargs)`` in a daemon thread (for numpy work that releases the GIL);
+    :meth:`result` waits for it and re-raises its exception."""
+
+    def __init__(self, fn, *args, **kwargs) -> None:
+        import threading
+
+        self._value, self._error = None, None
+
+        def work() -> None:
+            try:
+                self._value = fn(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller in result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=work, daemon=True)
+        self._thread.start()
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 def training_mode_confusion(model, x: np.ndarray, y: np.ndarray, threshold: float,
                             batch_size: int) -> Confusion:
     """Counts of predictions made with batch statistics (BN in training mode), as metrics
@@ -468,12 +541,16 @@ def training_mode_confusion(model, x: np.ndarray, y: np.ndarray, threshold: floa
 
 
 def _settle_bn(model, data: PatchDataset, monitor, threshold: float,
-               batch_size: int) -> tuple[Confusion, str, int]:
+               batch_size: int, scorer: "InferenceScorer | None" = None
+               ) -> tuple[Confusion, str, int]:
     """Recompute the BN statistics of the best weights; keep them unless the running
     averages of the checkpoint score a higher test F1 (both measured in inference mode)."""
     running = [w.copy() for w in model.get_weights()]
     batches = recompute_bn_statistics(model, data.x_train, batch_size)
-    test = predict_confusion(model, data.x_test, data.y_test, threshold, batch_size)
+    if scorer is None:
+        test = predict_confusion(model, data.x_test, data.y_test, threshold, batch_size)
+    else:
+        test = scorer.confusion(data.x_test, data.y_test, threshold)
     if monitor.best_scores and monitor.best_scores["f1"] > test.scores()["f1"]:
         model.set_weights(running)
         b = monitor.best_scores
@@ -481,9 +558,11 @@ def _settle_bn(model, data: PatchDataset, monitor, threshold: float,
     return test, "recomputed", batches
 
 
-def _write_run(out: Path, model, data: PatchDataset, result: dict, partial: Path) -> None:
+def _write_run(out: Path, model, data: PatchDataset, result: dict, partial: Path,
+               timing: dict | None = None) -> None:
     from .modelio import save_model
 
+    t_save = time.perf_counter()
     meta = {"group": data.group, "channels": data.channels,
             "normalisation": {"mean": data.normalisation["mean"],
                               "std": data.normalisation["std"]},
@@ -494,6 +573,9 @@ def _write_run(out: Path, model, data: PatchDataset, result: dict, partial: Path
     save_model(model, out / MODEL, meta)
     os.replace(partial, out / HISTORY)
     result["model"] = str(out / MODEL)
+    if timing is not None:   # seconds per phase of the run
+        timing = {**timing, "save": time.perf_counter() - t_save}
+        result["timing"] = {k: None if v is None else round(v, 3) for k, v in timing.items()}
     result["complete"] = True
     with atomic_path(out / RESULT) as tmp:
         tmp.write_text(json.dumps(result, indent=2, default=float))

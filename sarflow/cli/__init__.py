@@ -118,6 +118,10 @@ def cli(ctx: click.Context, debug: bool, verbose: int, quiet: bool) -> None:
     ctx.obj["quiet"] = quiet
     if verbose < 2:  # TensorFlow's C++ info/warning lines are noise for users
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if ctx.obj.get("console"):  # the real terminal (not CliRunner): filter descriptor 2
+        from ..console import quiet_console
+
+        quiet_console(verbose)
     _setup_logging(level)
 
 
@@ -133,4 +137,4 @@ def _setup_logging(level: int) -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    cli(prog_name="sarflow")
+    cli(prog_name="sarflow", obj={"console": True})
