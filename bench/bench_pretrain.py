@@ -103,7 +103,8 @@ def pooled_dataset(datasets: list[Path], out: Path) -> dict:
     return counts
 
 
-def pretrain(corpus_json: Path, model: dict, max_minutes: float) -> tuple[Path, dict]:
+def pretrain(corpus_json: Path, model: dict, max_minutes: float,
+             min_events: int = MIN_EVENTS) -> tuple[Path, dict]:
     """Pretrain on the corpus (once); the versioned model path and the run's summary."""
     from sarflow import __version__
     from sarflow.train import read_result, train_run
@@ -114,7 +115,7 @@ def pretrain(corpus_json: Path, model: dict, max_minutes: float) -> tuple[Path, 
     run_dir = corpus / "pretrain" / "run"
     t0 = time.perf_counter()
     datasets, skipped = corpus_patches(corpus_json, model)
-    if len(datasets) < MIN_EVENTS:
+    if len(datasets) < min_events:
         raise SystemExit(f"only {len(datasets)} corpus events could be stacked (skipped: "
                          f"{skipped}); give a larger --corpus")
     prepare_s = time.perf_counter() - t0
@@ -129,6 +130,7 @@ def pretrain(corpus_json: Path, model: dict, max_minutes: float) -> tuple[Path, 
                            max_seconds=60 * max_minutes)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(run_dir / "model.keras", target)
+    write_model_card(target, corpus_json, datasets, skipped, result)
     return target, {"model": str(target), "corpus_events_used": len(datasets),
                     "corpus_events_skipped": skipped,
                     "prepare_seconds": round(prepare_s, 1),
@@ -136,6 +138,33 @@ def pretrain(corpus_json: Path, model: dict, max_minutes: float) -> tuple[Path, 
                     "epochs_run": result["epochs_run"], "best_epoch": result["best_epoch"],
                     "train_seconds": result["train_seconds"],
                     "corpus_test_split_f1": round(result["test"]["f1"], 4)}
+
+
+def write_model_card(target: Path, corpus_json: Path, datasets: list[Path],
+                     skipped: dict[str, str], result: dict) -> Path:
+    """``<model>.json`` beside the pretrained model: its version (sarflow's, the corpus
+    seed), what it was trained on and how, and the model file's SHA-256."""
+    import hashlib
+
+    from sarflow import __version__
+
+    doc = json.loads(corpus_json.read_text())
+    card = {"model": target.name,
+            "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
+            "sarflow_version": __version__,
+            "corpus": {"seed": doc["seed"], "preset": doc["preset"], "size": doc["size"],
+                       "events": len(doc["events"]),
+                       "used": [Path(p).parents[2].name for p in datasets],
+                       "skipped": skipped},
+            "normalisation": "each event's own train-split mean/std (fine-tuning renormalises)",
+            "settings": {k: result[k] for k in ("architecture", "filters", "depth", "batch_size",
+                                                "learning_rate", "epochs", "patience", "seed",
+                                                "max_seconds")},
+            "group": result["group"], "channels": result["channels"],
+            "corpus_test_split": {k: result["test"][k] for k in ("precision", "recall", "f1")}}
+    path = target.with_suffix(".json")
+    path.write_text(json.dumps(card, indent=1))
+    return path
 
 
 def new_event(root: Path, seed: int, size: tuple[int, int], scenes: int, model: dict,
@@ -169,6 +198,8 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--filters", type=int, default=16)
+    parser.add_argument("--min-events", type=int, default=MIN_EVENTS,
+                        help="fewest stackable corpus events (the issue: 10)")
     parser.add_argument("--pretrain-minutes", type=float, default=10.0)
     args = parser.parse_args()
     from sarflow.simulate.corpus import simulate_corpus
@@ -181,7 +212,8 @@ def main() -> None:
     corpus_json = simulate_corpus(args.corpus, root / "corpus", seed=args.corpus_seed,
                                   preset="hard", size=corpus_size)
     corpus_s = round(time.perf_counter() - t0, 1)
-    pretrained, pre = pretrain(corpus_json, model, args.pretrain_minutes)
+    pretrained, pre = pretrain(corpus_json, model, args.pretrain_minutes,
+                               args.min_events)
     size = tuple(int(v) for v in args.new_size.split(","))
     events = [new_event(root, int(s), size, args.scenes, model, pretrained)
               for s in args.new_seeds.split(",")]
