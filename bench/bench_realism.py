@@ -128,8 +128,9 @@ def run_and_score(cfg) -> dict[str, Any]:
     return {"dppa_unet": network_scores(cfg),
             "threshold": area_threshold_scores(cfg, baseline),
             "threshold_rule": {k: baseline[k] for k in ("feature", "sign")}
-            | {"threshold": round(float(baseline.get("threshold",
-                                                     baseline["threshold_normalised"])), 4),
+            | {"threshold_normalised": round(float(baseline["threshold_normalised"]), 4),
+               "threshold_db": (round(float(baseline["threshold"]), 4)
+                                if "threshold" in baseline else None),
                "train_split_f1": round(baseline["train_f1"], 4)},
             "training": train_result(cfg),
             "stage_seconds": {o.name: round(o.seconds, 1) for o in outcomes},
