@@ -175,7 +175,9 @@ def new_event(root: Path, seed: int, size: tuple[int, int], scenes: int, model: 
     cfg = simulated_config(folder, seed, size, scenes, "hard", model)
     simulate_s = round(time.perf_counter() - t0, 1)
     scratch = run_and_score(cfg)
+    (folder / "bench_scratch.json").write_text(json.dumps(scratch, indent=1))
     tuned = run_and_score(with_model(cfg, {**model, "init": str(pretrained)}))
+    (folder / "bench_fine_tuned.json").write_text(json.dumps(tuned, indent=1))
     v = {"fine_tuned": tuned["dppa_unet"]["validation"]["f1"],
          "scratch": scratch["dppa_unet"]["validation"]["f1"],
          "threshold": scratch["threshold"]["validation"]["f1"]}
