@@ -120,6 +120,11 @@ def pretrain(corpus_json: Path, model: dict, max_minutes: float,
                          f"{skipped}); give a larger --corpus")
     prepare_s = time.perf_counter() - t0
     result = read_result(run_dir)
+    keys = ("architecture", "filters", "batch_size", "learning_rate", "epochs", "patience",
+            "seed")
+    if result is not None and ({k: result[k] for k in keys} != {k: model[k] for k in keys}
+                               or result["max_seconds"] != 60 * max_minutes):
+        result = None      # made with other settings: pretrain again
     pooled = corpus / "pretrain" / "dataset"
     if result is None:
         pooled_dataset(datasets, pooled)
@@ -202,6 +207,9 @@ def main() -> None:
     parser.add_argument("--filters", type=int, default=16)
     parser.add_argument("--min-events", type=int, default=MIN_EVENTS,
                         help="fewest stackable corpus events (the issue: 10)")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="early-stopping patience of the new events' runs (scratch and "
+                             "fine-tuned alike; default: the demo's, as pretraining)")
     parser.add_argument("--pretrain-minutes", type=float, default=10.0)
     args = parser.parse_args()
     from sarflow.simulate.corpus import simulate_corpus
@@ -217,13 +225,14 @@ def main() -> None:
     pretrained, pre = pretrain(corpus_json, model, args.pretrain_minutes,
                                args.min_events)
     size = tuple(int(v) for v in args.new_size.split(","))
-    events = [new_event(root, int(s), size, args.scenes, model, pretrained)
+    event_model = {**model, "patience": args.patience or model["patience"]}
+    events = [new_event(root, int(s), size, args.scenes, event_model, pretrained)
               for s in args.new_seeds.split(",")]
     print(json.dumps({
         "benchmark": "pretrain_finetune", "model": model, **info,
         "corpus": {"events": args.corpus, "seed": args.corpus_seed, "size": list(corpus_size),
                    "preset": "hard", "simulate_or_reuse_seconds": corpus_s},
-        "pretrain": pre, "new_event_size": list(size), "scenes_per_window": args.scenes,
+        "pretrain": pre, "new_event_model": event_model, "new_event_size": list(size), "scenes_per_window": args.scenes,
         "new_events": events,
         "targets_met_on_all": all(e["target_scratch_0.05_met"] and e["target_threshold_0.2_met"]
                                   for e in events),
