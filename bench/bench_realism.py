@@ -10,7 +10,7 @@ scores) and, as the baseline measured in the same run, the F1 of the best single
 on the change alone (``sarflow.train.threshold_baseline``: feature, sign and threshold
 chosen on the training area's train split, then applied to every pixel of each area).
 
-    python bench/bench_realism.py [--root /tmp/realism] [--seed 0] [--size 768,1152]
+    python bench/bench_realism.py [--root /tmp/realism] [--seed 0] [--size 512,768]
                                   [--scenes 4] [--epochs 40] [--filters 16]
 
 Prints one JSON object.  Events and work folders are kept under ``--root``: a second run
@@ -148,7 +148,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="/tmp/sarflow-bench-realism")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--size", default="768,1152")
+    parser.add_argument("--size", default="512,768")
     parser.add_argument("--scenes", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--filters", type=int, default=16)
