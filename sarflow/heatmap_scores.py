@@ -137,7 +137,7 @@ def evaluate_heatmap(heatmap: str | os.PathLike, inventory: str | os.PathLike,
     full = raster_info(heatmap).grid
     rule = choose_rule(read_band(heatmap, band, training), inventory_labels(inventory, training),
                        band, sign)
-    log.info("heatmap rule chosen on the training area: %s (training F1 %.3f)", rule.rule,
+    log.debug("heatmap rule chosen on the training area: %s (training F1 %.3f)", rule.rule,
              rule.training_f1)
     tags = {"stage": "heatmap-evaluate", "heatmap": str(heatmap), **rule.as_dict(),
             "rule": rule.rule, "values": "1 landslide, 0 not, 255 no heatmap value"}
