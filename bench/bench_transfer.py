@@ -11,7 +11,7 @@ validation area with :func:`sarflow.evaluate.evaluate_prediction`.
 The issue's target: the transferred model's F1 on B's validation area within 0.05 of the
 F1 of B's own model there.  The heatmap's validation F1 on both events is printed beside.
 
-    python bench/bench_transfer.py [--folder DIR] [--size 384,512] [--epochs 30]
+    python bench/bench_transfer.py [--folder DIR] [--size 512,768] [--epochs 40]
 
 Prints one JSON object.  A folder already holding the events is reused (the pipeline
 skips what is current), so a second run only repeats what changed.
@@ -73,7 +73,10 @@ def _run(cfg_path: Path) -> dict:
     wd = WorkDir(cfg.output)
     model = json.loads(wd.evaluation("validation").read_text())
     heat = json.loads(wd.heatmap_evaluation("validation").read_text())
+    trained = json.loads((best_model(cfg).parent / "result.json").read_text())
     return {"cfg": cfg, "model_path": best_model(cfg),
+            "training": {k: trained.get(k) for k in ("n_train", "n_test", "epochs_run",
+                                                      "best_epoch", "train_seconds")},
             "seconds": round(time.perf_counter() - t0, 1),
             "stage_seconds": {o.name: round(o.seconds, 1) for o in stages},
             "model_validation": _scores(model), "heatmap_validation": _scores(heat),
@@ -99,14 +102,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folder", default=None, help="where the events go (default: a new "
                         "temporary folder)")
-    parser.add_argument("--size", default="384,512", help="rows,cols of both events")
+    parser.add_argument("--size", default="512,768", help="rows,cols of both events")
     parser.add_argument("--seed-a", type=int, default=11)
     parser.add_argument("--seed-b", type=int, default=12)
     parser.add_argument("--scenes-a", type=int, default=4)
     parser.add_argument("--scenes-b", type=int, default=2)
     parser.add_argument("--change-b", default="-2.5,-1.5",
                         help="landslide change of event B, VV,VH in dB (A: the default -3.5,-2)")
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=40, help="as sarflow.demo.DEMO_MODEL")
     args = parser.parse_args()
 
     size = tuple(int(v) for v in args.size.split(","))
@@ -142,6 +145,8 @@ def main() -> None:
         "f1_gap_own_minus_transferred": gap,
         "target_gap_at_most": 0.05,
         "target_holds": abs(gap) <= 0.05,
+        "transferred_not_worse_by_more_than_target": gap <= 0.05,
+        "training": {"A": a["training"], "B": b["training"]},
         "seconds": {"simulate": round(simulated, 1), "A_pipeline": a["seconds"],
                     "B_pipeline": b["seconds"], "transfer_map": moved["seconds"],
                     "total": round(time.perf_counter() - t0, 1)},
