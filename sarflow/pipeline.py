@@ -170,7 +170,46 @@ def _run_predict(cfg: EventConfig, opt: RunOptions) -> Any:
 def _run_evaluate(cfg: EventConfig, opt: RunOptions) -> Any:
     from .evaluate import evaluate_event
 
-    return evaluate_event(cfg, areas=_areas(cfg))
+    results = evaluate_event(cfg, areas=_areas(cfg))
+    if _has_stack(cfg):
+        _run_heatmap_evaluate(cfg)
+    return results
+
+
+def _has_stack(cfg: EventConfig) -> bool:
+    """Whether the stack stage has run (its selection record exists): the heatmap needs the
+    same pre- and post-event scenes it chose."""
+    from .stack import selection_path
+
+    return selection_path(_wd(cfg)).is_file()
+
+
+def _evaluate_settings(cfg: EventConfig) -> dict:
+    """The heatmap's scoring settings (the model's own scores have none)."""
+    from .heatmap_scores import heatmap_settings
+
+    return {"heatmap": heatmap_settings()}
+
+
+def _run_heatmap_evaluate(cfg: EventConfig) -> Any:
+    """The no-model heatmap, scored like the model (its rule chosen on the training area)."""
+    from .heatmap import heatmap_event
+    from .heatmap_scores import evaluate_heatmap_event
+
+    s = _evaluate_settings(cfg)["heatmap"]
+    heatmap_event(cfg, floor_db=s["floor_db"])
+    return evaluate_heatmap_event(cfg, areas=_areas(cfg), band=s["band"], sign=s["sign"])
+
+
+def _evaluate_outputs(cfg: EventConfig) -> list[Path]:
+    """The model's evaluation per area, and the heatmap's when the stack exists."""
+    from .heatmap import heatmap_path
+
+    wd = _wd(cfg)
+    out = [wd.evaluation(a) for a in _areas(cfg)]
+    if _has_stack(cfg):
+        out += [heatmap_path(wd), wd.heatmap_mask] + [wd.heatmap_evaluation(a) for a in _areas(cfg)]
+    return out
 
 
 def _run_report(cfg: EventConfig, opt: RunOptions) -> Any:
@@ -203,9 +242,9 @@ STAGES: list[Stage] = [
     Stage("predict", _predict_settings, _run_predict,
           outputs=lambda cfg: [_wd(cfg).prediction(a) / "probability.tif" for a in _areas(cfg)],
           clean=lambda cfg: [_wd(cfg).root / "predictions"]),
-    Stage("evaluate", lambda cfg: {}, _run_evaluate,
-          outputs=lambda cfg: [_wd(cfg).evaluation(a) for a in _areas(cfg)],
-          clean=lambda cfg: [_wd(cfg).root / "evaluation"]),
+    Stage("evaluate", _evaluate_settings, _run_evaluate,
+          outputs=_evaluate_outputs,
+          clean=lambda cfg: [_wd(cfg).root / "evaluation", _wd(cfg).root / "heatmap"]),
     Stage("report", lambda cfg: {}, _run_report,
           outputs=lambda cfg: [_wd(cfg).report],
           clean=lambda cfg: [_wd(cfg).report.parent]),

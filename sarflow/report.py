@@ -1,8 +1,10 @@
 """The event report: one self-contained HTML page (figures embedded as base64 PNG).
 
 For the training and validation areas side by side: DEM hillshade, fused VV change (G1
-band 1), the inventory, the predicted probability and the errors (TP / FP / FN); then the
-metric tables and, for experiments, the F1 of every input group and model.  Whatever is
+band 1), the inventory, the predicted probability and the no-model heatmap beside it, the
+errors (TP / FP / FN) of both; then the metric tables (the model's and the heatmap's, whose
+threshold was chosen on the training area) and, for experiments, the F1 of every input
+group and model.  Whatever is
 missing (no DEM, no inventory, a stage not run) is said in the page instead of failing.
 """
 
@@ -31,7 +33,7 @@ log = logging.getLogger("sarflow.report")
 
 AREAS = ("training", "validation")
 MAP_ROWS = ("DEM hillshade", "Fused VV change (G1)", "Inventory", "Prediction",
-            "Errors (TP / FP / FN)")
+            "Heatmap z (no model)", "Errors (TP / FP / FN)", "Heatmap errors (TP / FP / FN)")
 # what can go wrong while drawing a panel from files that may be absent or broken
 _PANEL_ERRORS = (SarflowError, OSError, RuntimeError, ValueError, KeyError)
 
@@ -68,7 +70,8 @@ class _AreaMaps:
         self._labels: Path | None = None
 
     def panels(self) -> list[Panel]:
-        steps = (self.dem, self.change, self.inventory, self.prediction, self.errors)
+        steps = (self.dem, self.change, self.inventory, self.prediction, self.heatmap,
+                 self.errors, self.heatmap_errors)
         out = []
         for title, step in zip(MAP_ROWS, steps):
             try:
@@ -150,6 +153,36 @@ class _AreaMaps:
         return Panel(title, map_png(data, self.preview, f"{title} - {self.area}", "errors"))
 
 
+    def heatmap(self, title: str) -> Panel:
+        from .heatmap import heatmap_path
+
+        path = heatmap_path(self.wd)
+        if not path.exists():
+            return Panel(title, note="no heatmap: run `sarflow heatmap` (the evaluate stage of "
+                                     "`sarflow run` makes it)")
+        band = _heatmap_band(self.wd)
+        data = read_preview(path, self.preview, band=raster_info(path).descriptions.index(band) + 1)
+        return Panel(title, map_png(data, self.preview, f"Heatmap {band} - {self.area}", "zscore"))
+
+    def heatmap_errors(self, title: str) -> Panel:
+        mask = self.wd.heatmap_mask
+        labels = self.labels()
+        if not mask.exists() or labels is None:
+            what = "heatmap's evaluation" if not mask.exists() else "inventory"
+            return Panel(title, note=f"needs the {what}, which is missing")
+        data = error_preview(mask, labels, self.preview)
+        return Panel(title, map_png(data, self.preview, f"{title} - {self.area}", "errors"))
+
+
+def _heatmap_band(wd: WorkDir) -> str:
+    """The heatmap band the evaluation thresholded (the default one before any)."""
+    from .heatmap_scores import DEFAULT_BAND
+
+    if wd.heatmap_mask.exists():
+        return str(raster_info(wd.heatmap_mask).tags.get("band", DEFAULT_BAND))
+    return DEFAULT_BAND
+
+
 def _covers(path: Path, grid: Grid) -> bool:
     try:
         raster_info(path).grid.window_of(grid)
@@ -215,27 +248,50 @@ def html_table(header: Sequence[str], rows: Sequence[Sequence[Any]], left: int =
     return f"<table><tr>{th}</tr>{body}</table>"
 
 
-def _metrics_section(wd: WorkDir, areas: Sequence[str]) -> str:
-    results, notes = {}, []
-    for area in areas:
-        path = wd.evaluation(area)
+def _read_evaluations(paths: dict[str, Path], notes: list[str], missing: str | None
+                      ) -> dict[str, dict]:
+    """The evaluation records that exist (label -> JSON); a note for each missing or broken."""
+    results = {}
+    for label, path in paths.items():
         if path.exists():
             try:
-                results[area] = json.loads(path.read_text())
+                results[label] = json.loads(path.read_text())
             except json.JSONDecodeError as exc:
-                notes.append(f"{area}: {path} is not valid JSON ({exc})")
-        else:
-            notes.append(f"{area}: no evaluation yet (run `sarflow evaluate`)")
+                notes.append(f"{label}: {path} is not valid JSON ({exc})")
+        elif missing:
+            notes.append(f"{label}: {missing}")
+    return results
+
+
+def _heatmap_note(results: dict[str, dict]) -> str:
+    rule = next((r.get("heatmap") for r in results.values() if r.get("heatmap")), None)
+    if not rule:
+        return ""
+    return (f"<p>Heatmap (no model): landslide where {html.escape(str(rule.get('rule')))}, "
+            f"the sign and threshold that maximise F1 on the training area's pixels "
+            f"(training F1 {_fmt(rule.get('training_f1'))}).</p>")
+
+
+def _metrics_section(wd: WorkDir, areas: Sequence[str]) -> str:
+    notes: list[str] = []
+    results = _read_evaluations({a: wd.evaluation(a) for a in areas}, notes,
+                                "no evaluation yet (run `sarflow evaluate`)")
+    heat = _read_evaluations({f"{a} (heatmap, no model)": wd.heatmap_evaluation(a)
+                              for a in areas}, notes, None)
+    if not heat:
+        notes.append("heatmap: not scored yet (the evaluate stage of `sarflow run` scores it "
+                     "when the stack exists)")
     parts = ["<h2>Metrics</h2>"]
-    if results:
+    if results or heat:
         rows = []
-        for area, r in results.items():
+        for area, r in {**results, **heat}.items():
             px, ob = r.get("pixel", {}), r.get("objects", {})
             rows.append([area, px.get("precision"), px.get("recall"), px.get("f1"),
                          px.get("iou"), px.get("tp"), px.get("fp"), px.get("fn"),
                          ob.get("hit_share"), ob.get("false_share")])
         parts.append(html_table(["area", "precision", "recall", "F1", "IoU", "TP px", "FP px",
                              "FN px", "landslides hit", "false polygons"], rows))
+        parts.append(_heatmap_note(heat))
         for area, r in results.items():
             by_size = (r.get("objects") or {}).get("by_size") or []
             if by_size:

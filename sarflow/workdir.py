@@ -15,6 +15,8 @@ themselves, so the layout documented in the README stays true.
       models/<run>/                      model.keras, history.csv, result.json
       predictions/<area>/                probability.tif, mask.tif, landslides.gpkg
       evaluation/<area>.json             metrics per area
+      evaluation/heatmap_<area>.json     the no-model heatmap's metrics per area
+      evaluation/heatmap_mask.tif        the heatmap thresholded by its training-area rule
       report/index.html                  the self-contained report
       state/<stage>.json                 digest of the inputs and settings of each stage
 """
@@ -77,6 +79,13 @@ class WorkDir:
 
     def evaluation(self, area: str) -> Path:
         return self.root / "evaluation" / f"{area}.json"
+
+    def heatmap_evaluation(self, area: str) -> Path:
+        return self.root / "evaluation" / f"heatmap_{area}.json"
+
+    @property
+    def heatmap_mask(self) -> Path:
+        return self.root / "evaluation" / "heatmap_mask.tif"
 
     @property
     def report(self) -> Path:
