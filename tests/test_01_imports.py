@@ -79,16 +79,17 @@ def test_no_import_cycle_in_sarflow() -> None:
 
 
 def test_radar_geometry_lives_in_sentinel1() -> None:
-    """The native engine and the simulator take layover/shadow and the line convention
-    from sarflow.sentinel1 rather than defining their own."""
+    """The native engine and the simulator take layover/shadow, the height lookup's fit and
+    the line convention from sarflow.sentinel1 rather than defining their own."""
     modules = _modules()
     for user in ("sarflow.engines.native", "sarflow.simulate.geometry"):
         deps = _imports(user, modules[user], modules)
-        assert "sarflow.sentinel1.layover" in deps, user
+        assert {"sarflow.sentinel1.layover", "sarflow.sentinel1.lookup"} <= deps, user
     assert "sarflow.sentinel1.radar" in _imports("sarflow.simulate.geometry",
                                                  modules["sarflow.simulate.geometry"], modules)
     for path in (modules["sarflow.engines.native"], modules["sarflow.simulate.geometry"]):
         names = {n.name for n in ast.walk(ast.parse(path.read_text()))
-                 if isinstance(n, ast.FunctionDef)}
+                 if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
         assert not names & {"layover_shadow", "layover_shadow_grid", "slant_range_to_pixel",
-                            "_profile_flags", "metres_per_pixel"}, path
+                            "_profile_flags", "metres_per_pixel", "GeometryLUT", "upsample",
+                            "height_coefficients"}, path

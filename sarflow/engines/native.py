@@ -40,6 +40,7 @@ from ..errors import InputError, ProcessingError, SarflowError
 from ..grid import Grid, RasterWriter, Window
 from ..sentinel1.layover import (CLEAR, LAYOVER, SHADOW, layover_shadow,  # noqa: F401
                                  layover_shadow_grid, metres_per_pixel)
+from ..sentinel1.lookup import CoordsFn, GeometryLUT, upsample  # noqa: F401 (re-exported)
 from . import SceneJob, SceneResult, band_names, job_tags
 
 DEFAULTS = NativeSettings()
@@ -105,114 +106,6 @@ def calibrate(power: np.ndarray, lut: np.ndarray, clip: str = "floor",
 
     a = lut.astype(np.float32, copy=False)
     return apply_floor(power / (a * a), floor, clip)
-
-
-# ------------------------------------------------------------------------------------
-# geometry lookup table
-# ------------------------------------------------------------------------------------
-
-CoordsFn = Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, np.ndarray]]
-"""(lat, lon, height) -> {name: array}: exact geometry at lookup nodes."""
-
-
-def upsample(nodes: np.ndarray, stride: int, height: int, width: int) -> np.ndarray:
-    """Bilinear interpolation of node values (every ``stride`` pixels from pixel 0) to all
-    ``height`` x ``width`` pixels, separably: rows first (on few columns), then columns."""
-    nr, nc = nodes.shape
-    y = np.arange(height) / stride
-    r0 = np.clip(np.floor(y), 0, nr - 2).astype(np.intp)
-    fy = (y - r0)[:, None].astype(nodes.dtype)
-    rows = nodes[r0 + 1] - nodes[r0]
-    rows *= fy
-    rows += nodes[r0]
-    x = np.arange(width) / stride
-    c0 = np.clip(np.floor(x), 0, nc - 2).astype(np.intp)
-    fx = (x - c0).astype(nodes.dtype)
-    left = np.take(rows, c0, axis=1)
-    out = np.take(rows, c0 + 1, axis=1)
-    out -= left
-    out *= fx
-    out += left
-    return out
-
-
-@dataclass
-class GeometryLUT:
-    """Exact geometry at coarse nodes of a grid window, as polynomials in height.
-
-    At every node (each ``stride`` grid pixels), each quantity is sampled at ``degree + 1``
-    Chebyshev-Lobatto heights between the window's lowest and highest terrain and fitted
-    by a polynomial in normalised height; per pixel, the coefficients are interpolated
-    bilinearly and the polynomial evaluated at the pixel's height.
-    """
-
-    window: Window
-    stride: int
-    h_mid: float
-    h_half: float
-    coef: dict[str, np.ndarray]  # name -> (degree + 1, nodes_r, nodes_c), ascending powers
-    offset: dict[str, float] = field(default_factory=dict)
-    """Per quantity, a constant taken out of the constant coefficient so that the
-    per-pixel arithmetic can run in float32 (residuals of a few thousand at most)."""
-
-    @staticmethod
-    def degree_for(relief: float) -> int:
-        """Polynomial degree that keeps the height interpolation below 0.01 pixel (linear:
-        0.004 pixel at 650 m of relief, growing with its square; quadratic: 0.0002)."""
-        return 1 if relief < 600 else 2 if relief < 3000 else 3 if relief < 6000 else 4
-
-    @classmethod
-    def build(cls, grid: Grid, window: Window, hmin: float, hmax: float, coords: CoordsFn,
-              stride: int = 16, degree: int | None = None) -> "GeometryLUT":
-        """Nodes every ``stride`` pixels over ``window`` (last node at or past its end)."""
-        deg = cls.degree_for(hmax - hmin) if degree is None else int(degree)
-        nr = max(2, math.ceil((window.height - 1) / stride) + 1)
-        nc = max(2, math.ceil((window.width - 1) / stride) + 1)
-        rows = window.row + np.arange(nr) * stride
-        cols = window.col + np.arange(nc) * stride
-        h_mid = 0.5 * (hmax + hmin)
-        h_half = max(0.5 * (hmax - hmin), 1.0)
-        u = -np.cos(np.pi * np.arange(deg + 1) / deg)  # Chebyshev-Lobatto points in [-1, 1]
-        lon, lat = grid.lonlat(rows[:, None], cols[None, :])
-        lon, lat = np.broadcast_arrays(lon, lat)
-        shape3 = (deg + 1, nr, nc)
-        out = coords(np.broadcast_to(lat, shape3).ravel(), np.broadcast_to(lon, shape3).ravel(),
-                     np.broadcast_to((h_mid + h_half * u)[:, None, None], shape3).ravel())
-        vand_inv = np.linalg.inv(np.vander(u, deg + 1, increasing=True))
-        coef = {k: np.tensordot(vand_inv, np.asarray(v, dtype=np.float64).reshape(shape3), axes=1)
-                for k, v in out.items()}
-        offset = {}
-        for k, c in coef.items():
-            fin = c[0][np.isfinite(c[0])]
-            offset[k] = float(np.round(np.mean(fin))) if fin.size else 0.0
-            c[0] -= offset[k]
-        return cls(window, stride, h_mid, h_half, coef, offset)
-
-    def at_height(self, height: float, name: str) -> np.ndarray:
-        """One quantity at every pixel of the window at one height (a single upsampling)."""
-        c = self.coef[name]
-        u = (height - self.h_mid) / self.h_half
-        nodes = c[-1].copy()
-        for i in range(c.shape[0] - 2, -1, -1):
-            nodes = nodes * u + c[i]
-        return upsample(nodes, self.stride, self.window.height, self.window.width) \
-            + self.offset.get(name, 0.0)
-
-    def evaluate(self, height: np.ndarray, names: Iterable[str] | None = None
-                 ) -> dict[str, np.ndarray]:
-        """Quantities at every pixel of the window for heights ``height`` (window-shaped, or
-        a scalar); NaN height gives NaN."""
-        h, w = self.window.height, self.window.width
-        u = ((np.asarray(height, dtype=np.float64) - self.h_mid) / self.h_half).astype(np.float32)
-        out = {}
-        for name in names or self.coef:
-            c = self.coef[name].astype(np.float32)
-            acc = upsample(c[-1], self.stride, h, w)
-            for i in range(c.shape[0] - 2, -1, -1):
-                acc *= u
-                acc += upsample(c[i], self.stride, h, w)
-            out[name] = acc.astype(np.float64) + self.offset.get(name, 0.0)
-        return out
 
 
 # ------------------------------------------------------------------------------------

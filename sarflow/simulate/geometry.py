@@ -18,6 +18,7 @@ import numpy as np
 from ..grid import Grid
 from ..sentinel1 import (C, Orbit, ecef_to_geodetic, geodetic_to_ecef, range_doppler_to_ground,
                          zero_doppler)
+from ..sentinel1.lookup import height_coefficients
 from ..sentinel1.radar import image_line, line_time
 from ..sentinel1.layover import LAYOVER, SHADOW, profile_flags  # noqa: F401 (codes re-exported)
 from .orbit import CircularOrbit, annotation_orbit, state_vectors
@@ -145,10 +146,7 @@ class _Coarse:
 
     def quadratic(self, values: list[np.ndarray]) -> np.ndarray:
         """Coefficients (3, nr, nc) of value = c0 + c1 dh + c2 dh^2 (dh = h - mid height)."""
-        h = self.heights - self.heights[1]
-        v = np.stack(values)  # (3, n)
-        vand = np.stack([np.ones(3), h, h * h], axis=1)
-        coef = np.linalg.solve(vand, v)
+        coef = height_coefficients(np.stack(values), self.heights - self.heights[1])
         return coef.reshape((3,) + self.shape)
 
 
