@@ -164,7 +164,10 @@ def _predict_settings(cfg: EventConfig) -> dict:
 def _run_predict(cfg: EventConfig, opt: RunOptions) -> Any:
     from .predict import predict_event
 
-    return predict_event(cfg, best_model(cfg), areas=_areas(cfg))
+    from .products import TrainedModel
+
+    trained = TrainedModel.read(best_model(cfg).parent)  # a one-line error when missing
+    return predict_event(cfg, trained.model_path, areas=_areas(cfg))
 
 
 def _run_evaluate(cfg: EventConfig, opt: RunOptions) -> Any:

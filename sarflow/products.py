@@ -150,11 +150,6 @@ class SceneOutput:
             return None
         return f"{self.path.name} was made {_difference(recorded, expected)}: it is redone"
 
-    def tags(self) -> dict[str, str]:
-        from .grid import raster_info
-
-        return dict(raster_info(self.path).tags)
-
 
 def _difference(recorded: Optional[Provenance], expected: Provenance) -> str:
     """Which part of the provenance differs, in words (for logs)."""
@@ -175,11 +170,12 @@ def _difference(recorded: Optional[Provenance], expected: Provenance) -> str:
 
 def raster_provenance(path: Path) -> Optional[Provenance]:
     """The provenance recorded in a raster's ``provenance`` tag (None if none/unreadable)."""
+    from .errors import SarflowError
     from .grid import raster_info
 
     try:
         return Provenance.from_json(raster_info(path).tags.get("provenance"))
-    except Exception:  # noqa: BLE001 - an unreadable file has no provenance: not current
+    except (SarflowError, RuntimeError, OSError):  # unreadable: no provenance, not current
         return None
 
 
@@ -352,9 +348,6 @@ class Prediction:
         return cls(area, Path(paths["probability"]), Path(paths["mask"]),
                    Path(paths["polygons"]))
 
-    def __getitem__(self, name: str) -> Path:
-        return getattr(self, name)
-
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -370,9 +363,6 @@ class Evaluation:
     def from_record(cls, area: str, path: Path, record: Mapping[str, Any]) -> "Evaluation":
         return cls(area, Path(path), Scores.from_dict(record["pixel"]), record)
 
-    def __getitem__(self, name: str) -> Any:
-        return self.record[name]
-
 
 @dataclass(frozen=True)
 class PatchFolder:
@@ -382,17 +372,5 @@ class PatchFolder:
 
     folder: Path
 
-    @property
-    def manifest(self) -> dict[str, Any]:
-        return json.loads((self.folder / "manifest.json").read_text())
-
-    @property
-    def provenance(self) -> Optional[Provenance]:
-        prov = self.manifest.get("provenance")
-        return Provenance.from_dict(prov) if isinstance(prov, dict) else None
-
     def __fspath__(self) -> str:
         return str(self.folder)
-
-    def __truediv__(self, name: str) -> Path:
-        return self.folder / name

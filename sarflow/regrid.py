@@ -59,13 +59,15 @@ def choose_method(source_m: float, target_m: float) -> str:
     return "average" if source_m < target_m * (1 - FINER_MARGIN) else "bilinear"
 
 
-def _open(path: str):
+def open_raster(path: str, need_crs: bool = True):
+    """A GDAL dataset; a one-line error when it is unreadable (or, with ``need_crs``, not
+    georeferenced)."""
     gdal = _gdal()
     try:
         ds = gdal.Open(path)
     except RuntimeError as exc:
         raise CorruptInputError(f"cannot read raster {path}: {' '.join(str(exc).split())}") from None
-    if not ds.GetProjection():
+    if need_crs and not ds.GetProjection():
         raise InputError(f"{path} has no coordinate reference system; georeference it first")
     return ds
 
@@ -108,7 +110,7 @@ def resample_to_grid(path: str, grid: Grid, transform: Callable[[np.ndarray], np
     Returns (pixels, the method used).
     """
     gdal = _gdal()
-    ds = _open(path)
+    ds = open_raster(path)
     if method is None:
         method = choose_method(source_pixel_m(ds), lattice_pixel_m(grid))
     out = np.full(grid.shape, np.nan, np.float32)
@@ -163,7 +165,7 @@ def on_lattice(path: str) -> bool:
 
     from .errors import GridMismatchError
 
-    ds = _open(path)
+    ds = open_raster(path)
     srs = osr.SpatialReference(wkt=ds.GetProjection())
     if srs.GetAuthorityCode(None) != str(CRS_EPSG) and not (srs.IsGeographic() and srs.GetAttrValue("DATUM") == "WGS_1984"):
         return False
@@ -185,7 +187,7 @@ def regrid_file(path: str, out_path, spacing: float | None = None) -> tuple["Pat
 
     from .grid import SPACING, write_raster
 
-    ds = _open(path)
+    ds = open_raster(path)
     footprint, _ = raster_footprint(path)
     grid = Grid.from_bounds(*footprint.bounds, spacing=spacing or SPACING)
     bands, method = [], "bilinear"
@@ -204,16 +206,9 @@ def raster_footprint(path: str) -> tuple[Any, float]:
     from osgeo import osr
     from shapely.geometry import Polygon
 
-    gdal = _gdal()
-    try:
-        ds = gdal.Open(path)
-    except RuntimeError as exc:
-        raise CorruptInputError(f"cannot read {path}: {' '.join(str(exc).split())}") from None
+    ds = open_raster(path)
     gt, w, h = ds.GetGeoTransform(), ds.RasterXSize, ds.RasterYSize
-    wkt = ds.GetProjection()
-    if not wkt:
-        raise InputError(f"{path} has no coordinate reference system; georeference it first")
-    src = osr.SpatialReference(wkt=wkt)
+    src = osr.SpatialReference(wkt=ds.GetProjection())
     dst = osr.SpatialReference()
     dst.ImportFromEPSG(4326)
     for s in (src, dst):

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterable, Literal, Optional
 
 from .errors import CorruptInputError, InputError
-from .regrid import raster_footprint
+from .regrid import open_raster, raster_footprint
 
 RADIOMETRIES = ("sigma0", "gamma0")
 SCALES = ("power", "amplitude", "db")
@@ -153,11 +153,7 @@ def to_linear_power(data: Any, scale: str) -> Any:
 
 
 def _tags(path: str) -> dict[str, str]:
-    gdal = _gdal()
-    try:
-        ds = gdal.Open(path)
-    except RuntimeError as exc:
-        raise CorruptInputError(f"cannot read {path}: {' '.join(str(exc).split())}") from None
+    ds = open_raster(path, need_crs=False)
     return {k.upper(): v for k, v in (ds.GetMetadata() or {}).items()}
 
 

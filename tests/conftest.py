@@ -74,3 +74,17 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function):
     if res.returncode != 0:
         pytest.fail(f"{pyfuncitem.nodeid} failed in a fresh interpreter:\n{res.stdout[-4000:]}")
     return True
+
+
+def tiny_event(root: Path, model: dict) -> Path:
+    """A small simulated event (seed 3, 256 x 384 px, 2 scenes per pass and window) with
+    ``model`` as its model settings, for end-to-end runs; returns its event.yaml."""
+    import yaml
+
+    from sarflow.simulate import simulate_event
+
+    path = Path(simulate_event(root, seed=3, size=(256, 384), scenes_per_window=2))
+    data = yaml.safe_load(path.read_text())
+    data["model"] = model
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path

@@ -196,11 +196,11 @@ def test_predict_event_writes_area_windows(tmp_path, smooth_model_file):
     out = predict_event(cfg, smooth_model_file, areas=("training", "validation"),
                         progress=False)
     for area in ("training", "validation"):
-        got = raster_info(out[area]["probability"]).grid
+        got = raster_info(out[area].probability).grid
         cfg.area_grid(area).check_same(got)
-        assert out[area]["probability"].parent == WorkDir(cfg.output).prediction(area)
-        assert out[area]["polygons"].exists()
-        assert raster_info(out[area]["mask"]).tags["threshold"] == "0.3"  # the config's
+        assert out[area].probability.parent == WorkDir(cfg.output).prediction(area)
+        assert out[area].polygons.exists()
+        assert raster_info(out[area].mask).tags["threshold"] == "0.3"  # the config's
 
 
 @pytest.mark.parametrize("case", ["bands", "group"])

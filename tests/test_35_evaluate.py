@@ -156,4 +156,5 @@ def test_evaluate_event_writes_workdir(case, tmp_path):
     res = evaluate_event(cfg, areas=("training",))
     saved = json.loads(WorkDir(cfg.output).evaluation("training").read_text())
     assert saved["pixel"]["tp"] == 6 and saved["name"] == "training"
-    assert res["training"]["pixel"] == saved["pixel"]
+    assert res["training"].record["pixel"] == saved["pixel"]
+    assert res["training"].pixel.f1 == saved["pixel"]["f1"]

@@ -12,7 +12,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
 
 from sarflow.console import is_native_log_line
 
@@ -27,14 +26,9 @@ TINY_MODEL = {"architecture": "dppa_unet", "group": "G1", "filters": 8, "batch_s
 
 @pytest.fixture(scope="module")
 def event(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from sarflow.simulate import simulate_event
+    from conftest import tiny_event
 
-    root = tmp_path_factory.mktemp("console")
-    path = Path(simulate_event(root, seed=3, size=(256, 384), scenes_per_window=2))
-    data = yaml.safe_load(path.read_text())
-    data["model"] = TINY_MODEL
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return tiny_event(tmp_path_factory.mktemp("console"), TINY_MODEL)
 
 
 def _env() -> dict:

@@ -23,14 +23,9 @@ TINY_MODEL = {"architecture": "dppa_unet", "group": "G1", "filters": 8, "batch_s
 
 @pytest.fixture(scope="module")
 def event(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from sarflow.simulate import simulate_event
+    from conftest import tiny_event
 
-    root = tmp_path_factory.mktemp("e2e")
-    path = Path(simulate_event(root, seed=3, size=(256, 384), scenes_per_window=2))
-    data = yaml.safe_load(path.read_text())
-    data["model"] = TINY_MODEL
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return tiny_event(tmp_path_factory.mktemp("e2e"), TINY_MODEL)
 
 
 def _config_copy(event: Path, name: str) -> Path:
