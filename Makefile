@@ -1,6 +1,6 @@
 # sarflow: one-command set-up, demo and tests on a fresh Debian-like machine (as root).
 #   make demo   set everything up, then run the synthetic event end to end (native engine)
-#   make test   set everything up, then run the test suite
+#   make test   set everything up (and the tests' reference venv, in parallel), then run the tests
 # Set-up is idempotent: a second run only checks stamps and returns in seconds.
 
 PYTHON   ?= python3
@@ -8,15 +8,24 @@ VENV     ?= .venv
 PY       := $(VENV)/bin/python
 PIP      := $(PY) -m pip --disable-pip-version-check -q
 STAMP    := $(VENV)/.sarflow-installed
-RIO_WHEEL := $(VENV)/.rasterio-build
+VENV_REF ?= .venv-ref
+REF_PIP  := $(VENV_REF)/bin/python -m pip --disable-pip-version-check -q
+REF_STAMP := $(VENV_REF)/.sarflow-reference
 APT_PKGS := libgdal-dev gdal-bin proj-data libsqlite3-mod-spatialite
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR ?= demo-output
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps demo test bench clean
+.PHONY: setup reference system-deps demo test bench clean
+
+# One GDAL per process: sarflow's venv has the system GDAL's bindings and no rasterio; the
+# reference venv has rasterio (its own GDAL) and no osgeo.
+export ONE_GDAL_MAIN = import importlib.util as u, sys; from osgeo import gdal_array; import sarflow; sys.exit(u.find_spec("rasterio") is not None)
+export ONE_GDAL_REF = import importlib.util as u, sys; import sarsen, xarray_sentinel, rasterio; sys.exit(u.find_spec("osgeo") is not None)
 
 setup: $(STAMP)
+
+reference: $(REF_STAMP)
 
 system-deps:
 	@if ! command -v gdal-config >/dev/null 2>&1 || ! dpkg -s $(APT_PKGS) >/dev/null 2>&1; then \
@@ -29,42 +38,38 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt Makefile | system-deps
 	@echo "[setup] virtualenv $(VENV) (numpy, GDAL $$(gdal-config --version) bindings, pinned packages)"
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	@$(PIP) install --upgrade "pip>=24" setuptools wheel
-	@# rasterio's wheel bundles its own GDAL, which crashes a process that also loads the
-	@# system GDAL (osgeo): it is built from source against the system library.  That
-	@# build is the longest step, so it runs in the background beside the other installs
-	@# and its wheel replaces PyPI's at the end.
-	@rm -rf $(RIO_WHEEL) && mkdir -p $(RIO_WHEEL) && \
-	  if $(PY) -c "import rasterio; from osgeo import gdal; import sys; sys.exit(rasterio.__gdal_version__ != gdal.__version__)" 2>/dev/null; then \
-	    echo ok > $(RIO_WHEEL)/status; \
-	  else \
-	    echo "[setup] building rasterio against the system GDAL (in the background)"; \
-	    ( $(PIP) wheel -c constraints.txt --no-binary rasterio --no-deps -w $(RIO_WHEEL) rasterio \
-	        > $(RIO_WHEEL)/build.log 2>&1 && echo built > $(RIO_WHEEL)/status \
-	        || echo failed > $(RIO_WHEEL)/status ) & \
-	  fi
 	@$(PIP) install -c constraints.txt numpy
 	@$(PY) -c "from osgeo import gdal_array" 2>/dev/null || \
 	  $(PIP) install --no-build-isolation --no-cache-dir "gdal==$$(gdal-config --version)"
 	@$(PIP) install -c constraints.txt -e ".[dev]"
-	@while [ ! -s $(RIO_WHEEL)/status ]; do sleep 2; done; \
-	  case "$$(cat $(RIO_WHEEL)/status)" in \
-	    built) $(PIP) install --force-reinstall --no-deps $(RIO_WHEEL)/rasterio-*.whl ;; \
-	    ok) ;; \
-	    *) cat $(RIO_WHEEL)/build.log; echo "[setup] building rasterio failed (log above)"; exit 1 ;; \
-	  esac
-	@$(PY) -c "import rasterio; from osgeo import gdal_array, gdal; import sys, sarflow; sys.exit(rasterio.__gdal_version__ != gdal.__version__)" || \
-	  { echo "[setup] rasterio does not use the system GDAL"; exit 1; }
-	@rm -rf $(RIO_WHEEL)
+	@# The tests' references moved to $(VENV_REF); a venv made before that may still hold them.
+	@$(PIP) uninstall -y -q sarsen xarray-sentinel rioxarray rasterio 2>/dev/null || true
+	@$(PY) -c "$$ONE_GDAL_MAIN" || \
+	  { echo "[setup] rasterio is installed in $(VENV): its wheel bundles a second GDAL; pip uninstall rasterio"; exit 1; }
 	@touch $(STAMP)
+
+# sarsen and xarray-sentinel, the independent references the tests compare with, read rasters
+# through rasterio, whose wheel bundles its own GDAL; a process that also loads the system
+# GDAL (osgeo, sarflow's) crashes. So they get their own virtualenv without osgeo, and the
+# tests talk to them through a pipe (tests/reference.py). No rasterio build from source.
+$(REF_STAMP): tests/reference-requirements.txt constraints.txt Makefile
+	@echo "[setup] reference virtualenv $(VENV_REF) (sarsen, xarray-sentinel: the tests' references)"
+	@[ -x $(VENV_REF)/bin/python ] || $(PYTHON) -m venv $(VENV_REF)
+	@$(REF_PIP) install -c constraints.txt -r tests/reference-requirements.txt
+	@$(VENV_REF)/bin/python -c "$$ONE_GDAL_REF" || \
+	  { echo "[setup] osgeo is importable in $(VENV_REF): remove it there"; exit 1; }
+	@touch $(REF_STAMP)
 
 demo: setup
 	$(VENV)/bin/sarflow demo $(DEMO_DIR)
 
-test: setup
+test:
+	@$(MAKE) --no-print-directory -j2 setup reference
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: setup
+bench:
+	@$(MAKE) --no-print-directory -j2 setup reference
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
+	rm -rf $(VENV) $(VENV_REF) $(DEMO_DIR) .pytest_cache

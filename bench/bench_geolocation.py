@@ -107,26 +107,21 @@ def main() -> None:
 
 
 def _sarsen(prod, geom, lat, lon, h) -> dict:
-    """sarsen's zero-Doppler solution on the same points: speed and agreement with ours."""
-    import xarray as xr
-    from sarsen import geocoding
-    from sarsen import orbit as sorbit
-
+    """sarsen's zero-Doppler solution on the same points (in the reference virtualenv, timed
+    there): speed and agreement with ours."""
     from sarflow.sentinel1 import geodetic_to_ecef, zero_doppler
+    from tests.reference import Reference
 
     o = prod.orbit
     times = np.array([np.datetime64(o.to_datetime(t).replace(tzinfo=None), "ns") for t in o.times])
-    pos = xr.DataArray(o.positions, dims=("azimuth_time", "axis"),
-                       coords={"azimuth_time": times, "axis": [0, 1, 2]})
-    interp = sorbit.OrbitPolyfitInterpolator.from_position(pos, deg=7)
     ny, nx = lat.shape
     xyz = geodetic_to_ecef(lat, lon, h)
-    dem = xr.DataArray(np.moveaxis(xyz.reshape(ny, nx, 3), -1, 0), dims=("axis", "y", "x"),
-                       coords={"axis": [0, 1, 2], "y": np.arange(ny), "x": np.arange(nx)})
-    acq, t = _timed(geocoding.backward_geocode, dem, interp, zero_doppler_distance=1e-4,
-                    maxiter=20)
-    t_ref = np.asarray(o.to_seconds(acq.azimuth_time.values.ravel()))
-    r_ref = np.sqrt((acq.dem_distance ** 2).sum("axis")).values.ravel()
+    with Reference() as ref:
+        acq = ref.call("sarsen_backward_geocode", orbit_times_ns=times.astype(np.int64),
+                       orbit_positions=o.positions, xyz=xyz.reshape(ny, nx, 3))
+    t = acq["wall_s"]
+    t_ref = np.asarray(o.to_seconds(acq["azimuth_time_ns"].astype("datetime64[ns]")))
+    r_ref = acq["slant_range"]
     t_ours, r_ours = zero_doppler(geom.fast_orbit, xyz,
                                   t0=geom.t_first + 0.5 * prod.shape[0] * geom.ati)
     return {"points": ny * nx, "seconds": round(t, 3), "points_per_s": round(ny * nx / t),

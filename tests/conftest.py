@@ -1,5 +1,6 @@
-"""Shared test fixtures: the real reference data in ../shared/fixtures, a private HOME,
-and the markers for what a machine may lack (``snap``, ``gpu``)."""
+"""Shared test fixtures: the real reference data in ../shared/fixtures, the independent
+references (sarsen, xarray-sentinel) in their own virtualenv, a private HOME, and the
+markers for what a machine may lack (``snap``, ``gpu``)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,20 @@ def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
         pytest.fail(f"reference data missing: {FIXTURES} (clone sarflow beside ../shared)")
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def reference():
+    """sarsen and xarray-sentinel, running in their own virtualenv (``.venv-ref``, made by
+    ``make test``): see tests/reference.py. Missing, the tests that need it fail."""
+    from tests.reference import Reference
+
+    try:
+        ref = Reference()
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc))
+    yield ref
+    ref.close()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -93,3 +93,30 @@ def test_radar_geometry_lives_in_sentinel1() -> None:
         assert not names & {"layover_shadow", "layover_shadow_grid", "slant_range_to_pixel",
                             "_profile_flags", "metres_per_pixel", "GeometryLUT", "upsample",
                             "height_coefficients"}, path
+
+
+ONE_GDAL_PROBE = """
+import importlib, pkgutil, re, sys
+import sarflow
+for m in pkgutil.walk_packages(sarflow.__path__, "sarflow."):
+    importlib.import_module(m.name)
+from sarflow import pyrosar_compat
+pyrosar_compat.pyrosar()
+import tensorflow
+libs = set(re.findall(r"\\S*libgdal[^/\\s]*\\.so[^/\\s]*", open("/proc/self/maps").read()))
+print(sorted(libs))
+"""
+
+
+def test_every_sarflow_module_loads_one_gdal() -> None:
+    """Every sarflow module, pyroSAR and TensorFlow in one process map exactly one libgdal
+    (the system's): nothing sarflow needs brings a wheel with its own GDAL (rasterio's
+    lives in the tests' reference venv, tests/reference.py)."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", ONE_GDAL_PROBE], capture_output=True, text=True,
+                         cwd=PACKAGE.parent)
+    assert res.returncode == 0, res.stderr[-2000:]
+    libs = ast.literal_eval(res.stdout.strip().splitlines()[-1])
+    assert len(libs) == 1 and libs[0].startswith("/usr/lib/"), libs

@@ -16,6 +16,7 @@ from osgeo import gdal
 
 from sarflow.config import NativeSettings
 from sarflow.grid import Grid, Window
+from tests.reference import Reference
 
 gdal.UseExceptions()
 
@@ -73,21 +74,11 @@ def ellipsoidal_dem(fixtures: Path, grid: Grid, path: Path) -> Path:
     return write_raster(path, h, grid)
 
 
-def run_sarsen(safe: Path, dem_path: Path, output: Path) -> np.ndarray:
-    """sarsen 0.9.6's geometric terrain correction (beta0, bilinear) on the DEM's grid."""
-    import warnings
-
-    import sarsen
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        prod = sarsen.Sentinel1SarProduct(str(safe), measurement_group="IW/VV")
-        gtc = sarsen.terrain_correction(prod, str(dem_path), str(output),
-                                        interp_method="linear", chunks=None)
-    arr = np.asarray(gtc.values, dtype=np.float64)
-    if gtc.y.values[0] < gtc.y.values[-1]:  # sarsen flips the DEM to south-up
-        arr = arr[::-1]
-    return arr
+def run_sarsen(reference: Reference, safe: Path, dem_path: Path, output: Path) -> dict:
+    """sarsen 0.9.6's geometric terrain correction (beta0, bilinear) on the DEM's grid, run
+    in the reference virtualenv: ``values`` (north-up), ``wall_s`` and ``cpu_s``."""
+    return reference.call("sarsen_terrain_correction", safe=safe, dem=dem_path, output=output,
+                          interp_method="linear")
 
 
 def measure_shift(ref: np.ndarray, img: np.ndarray, border: int = 8, iters: int = 20
@@ -127,13 +118,11 @@ def grid_jacobian(line: np.ndarray, pixel: np.ndarray) -> np.ndarray:
     return np.array([[cl[1], cl[2]], [cp[1], cp[2]]])
 
 
-def sarsen_model_difference(safe: Path, fixtures: Path) -> tuple[np.ndarray, np.ndarray]:
+def sarsen_model_difference(reference: Reference, safe: Path, fixtures: Path
+                            ) -> tuple[np.ndarray, np.ndarray]:
     """(line, pixel) where sarsen's model puts each Rome grid pixel minus where sarflow's
     does: zero-Doppler time without the bistatic term, and xarray-sentinel's slant-to-ground
     range conversion (linear between annotation records) instead of the nearest record."""
-    import xarray as xr
-    import xarray_sentinel
-
     from sarflow.dem import DemSampler
     from sarflow.sentinel1 import C, geodetic_to_ecef, open_product, zero_doppler
 
@@ -145,17 +134,16 @@ def sarsen_model_difference(safe: Path, fixtures: Path) -> tuple[np.ndarray, np.
     t, rng = zero_doppler(geom.orbit, geodetic_to_ecef(lat, lon, h), t0=geom.t_first)
     t, rng = t.reshape(line.shape), rng.reshape(line.shape)
     line_s = (t - geom.t_first) / geom.ati
-    conv = xr.open_dataset(str(safe), engine="sentinel-1",
-                           group="IW/VV/coordinate_conversion").compute()
     epoch = np.datetime64(geom.orbit.epoch.replace(tzinfo=None), "ns")
     az = epoch + np.rint(t * 1e9).astype("timedelta64[ns]")
-    gr = xarray_sentinel.slant_range_time_to_ground_range(
-        xr.DataArray(az, dims=("y", "x")), xr.DataArray(2 * rng / C, dims=("y", "x")), conv)
-    return line_s - line, np.asarray(gr.values) / geom.rps - pixel
+    gr = reference.call("xs_ground_range", safe=safe, azimuth_time_ns=az.astype(np.int64),
+                        slant_range_time=2 * rng / C)["ground_range"]
+    return line_s - line, gr / geom.rps - pixel
 
 
 @pytest.fixture(scope="module")
-def rome(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def rome(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory, reference: Reference
+         ) -> dict:
     """The patterned product copy, native beta0 (no noise removal) and sarsen's result."""
     from sarflow.engines import SceneJob
     from sarflow.engines.native import ENGINE
@@ -169,14 +157,15 @@ def rome(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
                    settings=NativeSettings(calibration="beta0", thermal_noise=False))
     result = ENGINE.process(job)
     native = read_raster(job.output)
-    sarsen_b0 = run_sarsen(safe, ellipsoidal_dem(fixtures_dir, ROME_GRID, tmp / "dem_ell.tif"),
-                           tmp / "sarsen_gtc.tif")
+    sarsen_b0 = run_sarsen(reference, safe,
+                           ellipsoidal_dem(fixtures_dir, ROME_GRID, tmp / "dem_ell.tif"),
+                           tmp / "sarsen_gtc.tif")["values"]
     return {"safe": safe, "window": win, "dem": dem, "tmp": tmp, "job": job,
             "result": result, "native": native, "sarsen": sarsen_b0}
 
 
-def test_native_agrees_with_sarsen_and_the_offset_is_explained(rome: dict, fixtures_dir: Path
-                                                               ) -> None:
+def test_native_agrees_with_sarsen_and_the_offset_is_explained(rome: dict, fixtures_dir: Path,
+                                                               reference: Reference) -> None:
     nat, sar = rome["native"][0].astype(float), rome["sarsen"]
     assert nat.shape == sar.shape == ROME_GRID.shape
     ok = np.isfinite(nat) & np.isfinite(sar)
@@ -190,7 +179,7 @@ def test_native_agrees_with_sarsen_and_the_offset_is_explained(rome: dict, fixtu
     # between annotation records (-0.25..+0.41 pixel over this grid, where sarflow takes the
     # nearest record as ESA's geolocation grid does).  Mapped through the grid's Jacobian,
     # those image-space differences predict the measured shift.
-    dline, dpix = sarsen_model_difference(rome["safe"], fixtures_dir)
+    dline, dpix = sarsen_model_difference(reference, rome["safe"], fixtures_dir)
     assert 0.08 < dline.mean() < 0.16 and np.ptp(dline) < 0.02
     assert dpix.min() < -0.1 and dpix.max() > 0.2 and np.abs(dpix).max() < 0.7
     from sarflow.dem import DemSampler
