@@ -78,13 +78,13 @@ def simulate_event(outdir: str | Path, seed: int = 0, size: Optional[tuple[int, 
     report("terrain and inventory", 1, 1)
     times = acquisition_times(s)
     total = sum(len(v) for v in times.values())
-    done = 0
-    scene_records = []
-    for ip, pass_dir in enumerate(s.passes):
-        for rec in _simulate_pass(world, ip, pass_dir, times[pass_dir], out, n_workers):
-            scene_records.append(rec)
-            done += 1
-            report("scenes", done, total)
+    done = [0]
+
+    def one_more() -> None:
+        done[0] += 1
+        report("scenes", done[0], total)
+
+    scene_records = _simulate_scenes(world, times, out, n_workers, one_more)
     _write_settings(out / "truth" / "settings.json", s, seed, world, scene_records)
     path = _write_event_yaml(out, s, seed, world.event, times)
     report("done", 1, 1)
@@ -247,6 +247,64 @@ def _moisture(s: SimulationSettings, seed: int, ip: int, idate: int, shape: tupl
 
 _STATE: dict = {}
 """The pass being simulated, shared with forked worker processes (copy-on-write)."""
+
+_PASSES: dict = {}
+"""What each forked pass process needs (world, times, out folder), set before the fork."""
+
+
+def _simulate_scenes(world: _World, times: dict[str, list[dt.datetime]], out: Path,
+                     workers: int, on_scene: Callable[[], None]) -> list[dict]:
+    """Every scene's record, pass by pass in order; ``on_scene`` after each is written.
+    With at most as many workers as passes, each pass runs whole in its own forked process
+    (its frame - geometry, basis images - is serial work, so the passes' frames overlap);
+    with more workers the passes run in turn, their scenes spread over the workers.  The
+    bytes written do not depend on the choice."""
+    passes = list(world.settings.passes)
+    if not 2 <= workers <= len(passes):
+        records = []
+        for ip, pass_dir in enumerate(passes):
+            for rec in _simulate_pass(world, ip, pass_dir, times[pass_dir], out, workers):
+                records.append(rec)
+                on_scene()
+        return records
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("fork")
+    _PASSES.update(world=world, times=times, out=out, done=ctx.SimpleQueue())
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = [pool.submit(_pass_records, ip) for ip in range(len(passes))]
+            for _ in range(sum(len(times[p]) for p in passes)):
+                if not _wait_for_scene(_PASSES["done"], futures):
+                    break  # a pass failed: its exception is raised below
+                on_scene()
+            return [rec for f in futures for rec in f.result()]
+    finally:
+        _PASSES.clear()
+
+
+def _wait_for_scene(done, futures) -> bool:
+    """Block until a pass process reports a scene (True) or one has failed (False)."""
+    import time
+
+    while done.empty():
+        if any(f.done() and f.exception() is not None for f in futures):
+            return False
+        time.sleep(0.05)
+    done.get()
+    return True
+
+
+def _pass_records(ip: int) -> list[dict]:
+    """In a forked process: simulate one whole pass of ``_PASSES``, signalling each scene."""
+    world, times, out, done = (_PASSES[k] for k in ("world", "times", "out", "done"))
+    pass_dir = world.settings.passes[ip]
+    recs = []
+    for rec in _simulate_pass(world, ip, pass_dir, times[pass_dir], out, workers=1):
+        recs.append(rec)
+        done.put(ip)
+    return recs
 
 
 def _frame(world: _World, pass_dir: str, orbit_def) -> dict:
