@@ -21,12 +21,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 from urllib.parse import unquote, urlparse
 
+from .archives import zip_names
 from .errors import CorruptInputError, InputError, SarflowError
 
 log = logging.getLogger("sarflow.catalog")
@@ -182,12 +182,7 @@ def _one_line(text: str) -> str:
 def _check_container(path: Path) -> None:
     """Raise CorruptInputError when a zip cannot be opened or holds no manifest."""
     if path.suffix.lower() == ".zip":
-        try:
-            with zipfile.ZipFile(path) as zf:
-                names = zf.namelist()
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise CorruptInputError(f"{path.name}: not a readable zip file ({_one_line(exc)}); "
-                                    "download it again") from None
+        names = zip_names(path)
         if not any(n.endswith("manifest.safe") for n in names):
             raise CorruptInputError(f"{path.name}: zip holds no manifest.safe; "
                                     "not a Sentinel-1 SAFE product")

@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal, Optional
 
+from .archives import zip_names
 from .errors import CorruptInputError, InputError
 from .regrid import open_raster, raster_footprint
 
@@ -219,13 +219,7 @@ def _hyp3_members(path: Path, name: str) -> list[str]:
     """GDAL paths of the files inside a HyP3 zip or folder."""
     if path.is_dir():
         return [str(p) for p in sorted(path.rglob("*")) if p.is_file()]
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise CorruptInputError(f"{path.name}: not a readable zip file ({' '.join(str(exc).split())}); "
-                                "download it again") from None
-    return [f"/vsizip/{path}/{n}" for n in sorted(names) if not n.endswith("/")]
+    return [f"/vsizip/{path}/{n}" for n in sorted(zip_names(path)) if not n.endswith("/")]
 
 
 def hyp3_product(path: Path) -> RtcProduct:

@@ -12,24 +12,14 @@ from sarflow.dem import (DemSampler, bilinear, copernicus_name, dem_for_grid, in
                          tiles_for_bounds)
 from sarflow.errors import InputError
 from sarflow.grid import Grid
+from tests.rasters import write_geotiff
 
 gdal.UseExceptions()
 
 
 def _write_geotiff(path: Path, data: np.ndarray, west: float, north: float, step: float,
                    nodata: float | None = -32768) -> Path:
-    ds = gdal.GetDriverByName("GTiff").Create(str(path), data.shape[1], data.shape[0], 1,
-                                              gdal.GDT_Float32 if data.dtype.kind == "f"
-                                              else gdal.GDT_Int16)
-    ds.SetGeoTransform((west, step, 0, north, 0, -step))
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(4326)
-    ds.SetProjection(srs.ExportToWkt())
-    if nodata is not None:
-        ds.GetRasterBand(1).SetNoDataValue(nodata)
-    ds.GetRasterBand(1).WriteArray(data)
-    ds = None
-    return path
+    return write_geotiff(path, data, (west, north), step, nodata=nodata)
 
 
 def test_bilinear_hand_computed() -> None:

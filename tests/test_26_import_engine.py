@@ -14,6 +14,7 @@ import yaml
 from click.testing import CliRunner
 
 from sarflow.cli import cli
+from tests.rasters import write_geotiff
 from sarflow.grid import Grid, raster_info, read_raster
 from sarflow.regrid import resample_to_grid
 from sarflow.rtc_products import (find_rtc_products, open_rtc_product, pass_from_solar_time,
@@ -205,18 +206,7 @@ def test_bilinear_matches_independent_interpolation(fixtures_dir):
 
 def _utm_raster(path: Path, data: np.ndarray, origin: tuple[float, float], pixel: float,
                 epsg: int, nodata: float | None = None) -> Path:
-    from osgeo import gdal, osr
-
-    ds = gdal.GetDriverByName("GTiff").Create(str(path), data.shape[1], data.shape[0], 1, gdal.GDT_Float32)
-    ds.SetGeoTransform((origin[0], pixel, 0, origin[1], 0, -pixel))
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(epsg)
-    ds.SetProjection(srs.ExportToWkt())
-    if nodata is not None:
-        ds.GetRasterBand(1).SetNoDataValue(nodata)
-    ds.GetRasterBand(1).WriteArray(data)
-    ds = None
-    return path
+    return write_geotiff(path, data.astype(np.float32), origin, pixel, epsg, nodata)
 
 
 def test_finer_source_is_area_averaged(tmp_path):
