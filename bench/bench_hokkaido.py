@@ -360,7 +360,7 @@ def spawn(name: str, folder: Path, seed: int, size: tuple[int, int], scenes: int
            "--result", str(result_path)]
     if center is not None:
         cmd += ["--center", f"{center[0]},{center[1]}"]
-    res = subprocess.run(cmd, env=env)
+    res = subprocess.run(cmd, env=env, stdout=sys.stderr)  # stdout: the JSON alone
     if not result_path.is_file():
         return {"name": name, "error": f"the event process exited {res.returncode} "
                                        f"without a result (killed for memory?)"}
