@@ -24,15 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from .grid import RasterWriter, Window
-from .stack.core import Source, read_db_stack
-from .stack.kernel import nanmedian_stack
-from .stack.scenes import POLS, Acquisition, scan, select
+from .grid import RasterWriter, Window, read_raster
+from .stack.kernel import MAD_TO_SIGMA, nanmedian_stack, pre_spread
+from .stack.scenes import POLS
 from .workdir import WorkDir
 
 log = logging.getLogger("sarflow.heatmap")
 
-MAD_TO_SIGMA = 1.4826
 DEFINITION = ("z = (median_post - median_pre) / max(1.4826 * MAD_pre, floor) per pass and "
               "polarisation, in dB; fused z = (z_asc + z_desc) / sqrt(2), one pass's z where only "
               "it is valid")
@@ -43,16 +41,23 @@ def heatmap_path(wd: WorkDir) -> Path:
     return wd.root / "heatmap" / "heatmap.tif"
 
 
-def robust_z(pre: np.ndarray, post: np.ndarray, floor_db: float) -> tuple[np.ndarray, np.ndarray]:
-    """(z, sigma) per pixel from (T_pre, h, w) and (T_post, h, w) dB stacks (NaN = no data)."""
-    med_pre, n_pre = nanmedian_stack(pre)
-    med_post, _ = nanmedian_stack(post)
+def z_score(med_pre: np.ndarray, med_post: np.ndarray, spread: np.ndarray, floor_db: float
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """(z, sigma) from per-pixel pre/post medians and the pre-event spread (all dB)."""
+    sigma = np.maximum(spread, np.float32(floor_db))
     with np.errstate(invalid="ignore"):
-        mad, _ = nanmedian_stack(np.abs(pre - med_pre[None]))
-    sigma = np.maximum(MAD_TO_SIGMA * mad, np.float32(floor_db))
-    z = ((med_post - med_pre) / sigma).astype(np.float32)
-    z[n_pre == 0] = np.nan
+        z = ((med_post - med_pre) / sigma).astype(np.float32)
+    z[~np.isfinite(med_pre)] = np.nan
     return z, sigma.astype(np.float32)
+
+
+def robust_z(pre: np.ndarray, post: np.ndarray, floor_db: float) -> tuple[np.ndarray, np.ndarray]:
+    """(z, sigma) per pixel from (T_pre, h, w) and (T_post, h, w) dB stacks (NaN = no data):
+    the stack stage's medians and spread (:func:`sarflow.stack.kernel.pre_spread`), then
+    :func:`z_score` - the same two steps the heatmap takes from the stack's rasters."""
+    med_pre, _ = nanmedian_stack(pre)
+    med_post, _ = nanmedian_stack(post)
+    return z_score(med_pre, med_post, pre_spread(pre, med_pre), floor_db)
 
 
 def fuse_z(z_asc: np.ndarray | None, z_desc: np.ndarray | None) -> np.ndarray:
@@ -64,31 +69,30 @@ def fuse_z(z_asc: np.ndarray | None, z_desc: np.ndarray | None) -> np.ndarray:
     return np.where(va & vd, both, np.where(va, z_asc, z_desc)).astype(np.float32)
 
 
-def _sources(acqs: list[Acquisition]) -> tuple[tuple[Source, ...], ...]:
-    return tuple(tuple(Source(s.path, tuple(s.bands[p] for p in POLS), s.mask_band) for s in a.scenes)
-                 for a in acqs)
-
-
-def heatmap_block(stacks: dict[tuple[str, str], Any], passes: tuple[str, ...], window: Window,
-                  floor_db: float) -> dict[str, np.ndarray]:
-    """Band name -> (h, w) z-scores of one window."""
+def heatmap_block(wd: WorkDir, passes: tuple[str, ...], window: Window, floor_db: float
+                  ) -> dict[str, np.ndarray]:
+    """Band name -> (h, w) z-scores of one window, from the stack's median rasters (the
+    pre-event ones carry the spread): no scene is read again."""
     out: dict[str, np.ndarray] = {}
     for p in passes:
-        pre = read_db_stack(stacks[(p, "pre")], window)
-        post = read_db_stack(stacks[(p, "post")], window)
-        for b, pol in enumerate(POLS):
-            out[f"z_{p}_{pol}"] = robust_z(pre[b], post[b], floor_db)[0]
+        for pol in POLS:
+            pre = read_raster(wd.median(p, pol, "pre"), window, bands=[1, 3])
+            post = read_raster(wd.median(p, pol, "post"), window, bands=[1])[0]
+            out[f"z_{p}_{pol}"] = z_score(pre[0], post, pre[1], floor_db)[0]
     for pol in POLS:
         out[f"z_fused_{pol}"] = fuse_z(out.get(f"z_asc_{pol}"), out.get(f"z_desc_{pol}"))
     return out
 
 
 def heatmap_event(cfg: Any, *, floor_db: float = 0.1, block_size: int = 512) -> Path:
-    """Write the event's z-score heatmap (bands ``z_<pass>_<pol>``, ``z_fused_<pol>``)."""
+    """Write the event's z-score heatmap (bands ``z_<pass>_<pol>``, ``z_fused_<pol>``) from
+    its stack, which is made first when missing or out of date (:func:`stack_event`)."""
+    from .stack.core import stack_event, stack_selection
+
     grid = cfg.grid()
     wd = WorkDir(cfg.output)
-    sel = select(scan(wd.preprocessed, grid, POLS), cfg.pre_window(), cfg.post_window(), cfg.event.time)
-    stacks = {k: _sources(v) for k, v in sel.stacks.items() if v}
+    stack_event(cfg, progress=False)
+    sel = stack_selection(cfg)
     names = [f"z_{p}_{pol}" for p in sel.passes for pol in POLS] + [f"z_fused_{pol}" for pol in POLS]
     left: dict[str, str] = {}
     for p in ("asc", "desc"):
@@ -106,6 +110,6 @@ def heatmap_event(cfg: Any, *, floor_db: float = 0.1, block_size: int = 512) -> 
     target = heatmap_path(wd)
     with RasterWriter(target, grid, len(names), names, tags) as w:
         for window in grid.blocks(block_size):
-            res = heatmap_block(stacks, sel.passes, window, floor_db)
+            res = heatmap_block(wd, sel.passes, window, floor_db)
             w.write(np.stack([res[n] for n in names]), window)
     return target

@@ -99,10 +99,14 @@ def test_medians_and_counts(event):
     cfg, paths = event
     assert paths["median_asc_VV_pre"] == WorkDir(cfg.output).median("asc", "VV", "pre")
     m = _read(paths["median_asc_VV_pre"])           # [-10, -12, -11, -13] -> -11.5
-    assert m.shape == (2, H, W)
+    assert m.shape == (3, H, W)
     np.testing.assert_allclose(m[0, 0, 0], -11.5, atol=1e-4)
     assert m[1, 0, 0] == 4
-    assert np.isnan(m[0][A]).all() and (m[1][A] == 0).all()
+    # spread: |deviations| 1.5, 0.5, 0.5, 1.5 -> MAD 1.0 -> 1.4826 dB
+    np.testing.assert_allclose(m[2, 0, 0], 1.4826, atol=1e-4)
+    assert np.isnan(m[0][A]).all() and (m[1][A] == 0).all() and np.isnan(m[2][A]).all()
+    assert raster_info(paths["median_asc_VV_pre"]).descriptions == ("median_db", "count",
+                                                                    "spread_db")
     m = _read(paths["median_desc_VH_post"])         # [-15, -16, -17] -> -16; over S [-16, -17]
     np.testing.assert_allclose(m[0, 15, 5], -16.0, atol=1e-4)
     np.testing.assert_allclose(m[0, 1, 25], -16.5, atol=1e-4)

@@ -18,8 +18,10 @@ from .options import event_argument, load_event
 def heatmap(event_config: Path, floor_db: float, threshold: float) -> None:
     """Per-pixel z-score of the post-event median against the pre-event median and spread.
 
-    Reads the event's preprocessed scenes; writes heatmap/heatmap.tif (bands z_<pass>_<pol>
-    and z_fused_<pol>) in the work folder.  Needs no model and no inventory.
+    Reads the event's stack (its medians and pre-event spread; the stack is made first
+    from the preprocessed scenes when missing or out of date); writes heatmap/heatmap.tif
+    (bands z_<pass>_<pol> and z_fused_<pol>) in the work folder.  Needs no model and no
+    inventory.
     """
     import numpy as np
 

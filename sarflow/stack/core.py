@@ -26,7 +26,7 @@ from ..grid import Grid, RasterWriter, Window, atomic_path, raster_info, read_ra
 from ..products import StackOutputs, raster_fingerprint, rasters_current
 from ..provenance import Provenance
 from ..workdir import WorkDir
-from .kernel import DB_NOTE, nanmedian_stack, to_db
+from .kernel import DB_NOTE, nanmedian_stack, pre_spread, to_db
 from .scenes import (PASSES, POLS, WINDOWS, Acquisition, Selection, check_polarisations,
                      scan, select)
 
@@ -34,8 +34,13 @@ log = logging.getLogger("sarflow.stack")
 
 MASK_NOTE = "pixels whose layover_shadow band is not 0 (layover, shadow or outside the image) are NaN"
 FUSION_CODES = "0 no valid change, 1 ascending only, 2 descending only, 3 both (mean of the two)"
-ALGORITHM = "stack-1"
+ALGORITHM = "stack-2"
 """Bump when the outputs' definition changes, so old outputs are recomputed."""
+
+MEDIAN_BANDS = {"pre": ("median_db", "count", "spread_db"), "post": ("median_db", "count")}
+"""Bands of the median rasters: the pre-event ones also hold the dates' robust spread."""
+SPREAD_NOTE = ("1.4826 x the median absolute deviation of the pre-event dates from their "
+               "median (dB): the change heatmap's spread, before its floor")
 
 GROUP_BANDS = {
     "G1": ("fused_change_VV", "fused_change_VH"),
@@ -144,7 +149,10 @@ def process_block(plan: BlockPlan, window: Window) -> dict[str, np.ndarray]:
         for b, pol in enumerate(POLS):
             m, c = nanmedian_stack(data[b])
             med[(pass_, pol, win)] = m
-            out[f"median_{pass_}_{pol}_{win}"] = np.stack([m, c.astype(np.float32)])
+            bands = [m, c.astype(np.float32)]
+            if win == "pre":  # the heatmap's robust spread of the pre-event dates
+                bands.append(pre_spread(data[b], m))
+            out[f"median_{pass_}_{pol}_{win}"] = np.stack(bands)
         del data
     change = {}
     for pass_ in plan.passes:
@@ -205,11 +213,13 @@ def plan_outputs(wd: WorkDir, sel: Selection, common: dict) -> dict[str, Output]
                 s = st[(pass_, win)]
                 if f"median_{pass_}_{pol}_{win}" in sel.left_out:
                     continue
+                spread = {"spread_band": SPREAD_NOTE} if win == "pre" else {}
                 outs[f"median_{pass_}_{pol}_{win}"] = Output(
-                    wd.median(pass_, pol, win), ("median_db", "count"),
+                    wd.median(pass_, pol, win), MEDIAN_BANDS[win],
                     {**common, "pass": pass_, "polarisation": pol, "window": win,
                      "dates": _dates(s), "product_ids": [x.product_id for x in s],
-                     "count_band": "number of valid (unmasked, finite) dates per pixel"})
+                     "count_band": "number of valid (unmasked, finite) dates per pixel",
+                     **spread})
             if f"change_{pass_}_{pol}" in sel.left_out:
                 continue
             outs[f"change_{pass_}_{pol}"] = Output(
@@ -366,8 +376,7 @@ def stack_event(cfg, *, workers: int | None = None, scheduler: str | None = None
     check_polarisations(cfg.polarisations)
     grid = cfg.grid()
     wd = WorkDir(cfg.output)
-    scenes = _in_last_run(scan(wd.preprocessed, grid, POLS), wd)
-    sel = select(scenes, cfg.pre_window(), cfg.post_window(), cfg.event.time)
+    sel = stack_selection(cfg)
     settings = {"grid": grid.to_dict(), "algorithm": ALGORITHM, "event_time": cfg.event.time}
     prov = stack_provenance(sel, settings)
     common = {"stage": "stack", "event": cfg.name, "event_time": cfg.event.time.isoformat(),
@@ -408,6 +417,15 @@ def stack_event(cfg, *, workers: int | None = None, scheduler: str | None = None
             advance()
     _write_state(wd, prov, sel, paths)
     return StackOutputs(paths, prov)
+
+
+def stack_selection(cfg) -> Selection:
+    """Which scene outputs go into which (pass, window) stack: those of the last
+    preprocessing run on the event grid, by the event's windows (the stack and the heatmap
+    made from it use this one rule)."""
+    wd = WorkDir(cfg.output)
+    scenes = _in_last_run(scan(wd.preprocessed, cfg.grid(), POLS), wd)
+    return select(scenes, cfg.pre_window(), cfg.post_window(), cfg.event.time)
 
 
 def _in_last_run(scenes: list, wd: WorkDir) -> list:

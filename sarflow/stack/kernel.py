@@ -49,3 +49,15 @@ def nanmedian_stack(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     median = ((low + high) * low.dtype.type(0.5)).astype(np.float32, copy=False)
     median[count == 0] = np.nan
     return median.reshape(shape), count.reshape(shape)
+
+
+MAD_TO_SIGMA = 1.4826
+"""1.4826 x MAD estimates the standard deviation of normal data robustly."""
+
+
+def pre_spread(stack: np.ndarray, median: np.ndarray) -> np.ndarray:
+    """Robust spread of a (time, h, w) dB stack about its per-pixel ``median``:
+    1.4826 x the median absolute deviation (NaN where no date is valid)."""
+    with np.errstate(invalid="ignore"):
+        mad, _ = nanmedian_stack(np.abs(stack - median[None]))
+    return (np.float32(MAD_TO_SIGMA) * mad).astype(np.float32)
