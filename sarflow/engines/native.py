@@ -38,6 +38,7 @@ from ..config import NativeSettings
 from ..dem import DemSampler
 from ..errors import InputError, ProcessingError, SarflowError
 from ..grid import Grid, RasterWriter, Window
+from ..sentinel1 import kernels
 from ..sentinel1.layover import (CLEAR, LAYOVER, SHADOW, layover_shadow,  # noqa: F401
                                  layover_shadow_grid, metres_per_pixel)
 from ..sentinel1.lookup import CoordsFn, GeometryLUT, upsample  # noqa: F401 (re-exported)
@@ -116,6 +117,12 @@ def resample(img: np.ndarray, line: np.ndarray, pixel: np.ndarray) -> np.ndarray
     """Bilinear samples (float32) of ``img`` at fractional (line, pixel), integers at pixel
     centres; NaN outside the image or next to a NaN pixel."""
     h, w = img.shape
+    if kernels.COMPILED:
+        out = np.empty(line.size, dtype=np.float32)
+        kernels.bilinear(np.ascontiguousarray(img, dtype=np.float32),
+                         np.ascontiguousarray(line, dtype=np.float64).ravel(),
+                         np.ascontiguousarray(pixel, dtype=np.float64).ravel(), out)
+        return out.reshape(line.shape)
     ok = (line >= 0) & (pixel >= 0) & (line <= h - 1) & (pixel <= w - 1)
     out = np.full(line.shape, np.nan, dtype=np.float32)
     if not ok.any() or h < 2 or w < 2:

@@ -107,42 +107,59 @@ def layover_shadow_grid(geo: dict[str, np.ndarray], pixel_m: tuple[float, float]
     :data:`STEEP`) and that lie within ``reach`` metres across track of one can be in
     layover or shadow (a reversal needs a steep stretch between the two points, and
     spans at most relief / tan(incidence) or relief * tan(incidence) of ground); all
-    other pixels are clear (255 where the geometry is unknown).
+    other pixels are clear (255 where the geometry is unknown).  Across track, lines are
+    cut into cells ``reach`` wide: a pixel is sorted when a cell next to its own (or its
+    own) holds a steep pixel of the lines next door.
     """
-    h = geo["height"]
+    keys = ("line", "range", "look", "order")
+    ok = np.isfinite(geo["line"])
+    for k in keys[1:]:
+        ok &= np.isfinite(geo[k])
+    codes = np.where(ok, np.uint8(CLEAR), np.uint8(255))
+    steep = _steep(geo["height"], pixel_m) & ok
+    if not steep.any():
+        return codes
+    sel = _near_steep(geo["line"], geo["order"], ok, steep, reach)
+    codes[sel] = layover_shadow(*(geo[k][sel] for k in keys))
+    return codes
+
+
+def _steep(h: np.ndarray, pixel_m: tuple[float, float]) -> np.ndarray:
+    """Pixels next to a height step steeper than :data:`STEEP` along either grid axis."""
     ny, nx = pixel_m
+    steep = np.zeros(h.shape, dtype=bool)
     with np.errstate(invalid="ignore"):
         gy = np.abs(np.diff(h, axis=0)) > STEEP * ny
         gx = np.abs(np.diff(h, axis=1)) > STEEP * nx
-    steep = np.zeros(h.shape, dtype=bool)
     steep[:-1] |= gy
     steep[1:] |= gy
     steep[:, :-1] |= gx
     steep[:, 1:] |= gx
-    keys = ("line", "range", "look", "order")
-    ok = np.logical_and.reduce([np.isfinite(geo[k]) for k in keys])
-    codes = np.where(ok, np.uint8(CLEAR), np.uint8(255))
-    steep &= ok
-    if not steep.any():
-        return codes
-    bins = np.rint(np.where(ok, geo["line"], 0.0)).astype(np.int64)
-    b0 = int(bins[ok].min()) - 1
-    b = bins - b0
-    nb = int(b[ok].max()) + 2
-    order = geo["order"]
-    lo = np.full(nb, np.inf)
-    hi = np.full(nb, -np.inf)
-    np.minimum.at(lo, b[steep], order[steep])
-    np.maximum.at(hi, b[steep], order[steep])
-    lo[1:] = np.minimum(lo[1:], lo[:-1].copy())  # steep stretches of the lines next door
-    lo[:-1] = np.minimum(lo[:-1], lo[1:].copy())
-    hi[1:] = np.maximum(hi[1:], hi[:-1].copy())
-    hi[:-1] = np.maximum(hi[:-1], hi[1:].copy())
-    bb = np.where(ok, b, 0)
-    with np.errstate(invalid="ignore"):
-        sel = ok & (order >= lo[bb] - reach) & (order <= hi[bb] + reach)
-    codes[sel] = layover_shadow(*(geo[k][sel] for k in keys))
-    return codes
+    return steep
+
+
+def _near_steep(line: np.ndarray, order: np.ndarray, ok: np.ndarray, steep: np.ndarray,
+                reach: float) -> np.ndarray:
+    """Valid pixels within ``reach`` across track of a steep pixel of their zero-Doppler
+    line or the lines next to it (by cells ``reach`` wide: a superset)."""
+    b = np.rint(line[ok]).astype(np.int64)
+    o = order[ok]
+    b -= b.min() - 1
+    width = reach if np.isfinite(reach) and reach > 0 else np.inf
+    c = np.zeros(o.shape, dtype=np.int64) if not np.isfinite(width) else \
+        np.floor((o - o.min()) / width).astype(np.int64) + 1
+    cells = np.zeros((int(b.max()) + 2, int(c.max()) + 2), dtype=bool)
+    st = steep[ok]
+    cells[b[st], c[st]] = True
+    grown = cells.copy()  # 3 x 3 dilation: the lines and the cells next door
+    grown[1:] |= cells[:-1]
+    grown[:-1] |= cells[1:]
+    wide = grown.copy()
+    wide[:, 1:] |= grown[:, :-1]
+    wide[:, :-1] |= grown[:, 1:]
+    sel = np.zeros(ok.shape, dtype=bool)
+    sel[ok] = wide[b, c]
+    return sel
 
 
 def _shift_fwd(cum: np.ndarray, starts: np.ndarray, fill: float) -> np.ndarray:

@@ -19,6 +19,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..grid import Grid, Window
+from . import kernels
 
 
 def height_coefficients(values: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -120,9 +121,13 @@ class GeometryLUT:
         """Quantities at every pixel of the window for heights ``height`` (window-shaped, or
         a scalar); NaN height gives NaN."""
         h, w = self.window.height, self.window.width
-        u = ((np.asarray(height, dtype=np.float64) - self.h_mid) / self.h_half).astype(np.float32)
+        names = list(names or self.coef)
+        height = np.asarray(height, dtype=np.float64)
+        if kernels.COMPILED:
+            return self._evaluate_compiled(np.broadcast_to(height, (h, w)), names)
+        u = ((height - self.h_mid) / self.h_half).astype(np.float32)
         out = {}
-        for name in names or self.coef:
+        for name in names:
             c = self.coef[name].astype(np.float32)
             acc = upsample(c[-1], self.stride, h, w)
             for i in range(c.shape[0] - 2, -1, -1):
@@ -130,3 +135,13 @@ class GeometryLUT:
                 acc += upsample(c[i], self.stride, h, w)
             out[name] = acc.astype(np.float64) + self.offset.get(name, 0.0)
         return out
+
+    def _evaluate_compiled(self, height: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+        """:meth:`evaluate` in one compiled pass (float64 throughout)."""
+        coef = np.stack([self.coef[n] for n in names]).astype(np.float64)
+        for i, n in enumerate(names):
+            coef[i, 0] += self.offset.get(n, 0.0)
+        out = np.empty((len(names),) + height.shape)
+        kernels.lut_evaluate(coef, self.stride, np.ascontiguousarray(height), self.h_mid,
+                             self.h_half, out)
+        return dict(zip(names, out))

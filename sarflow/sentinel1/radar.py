@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from .annotation import Swath
 from .geometry import C, geodetic_to_ecef, range_doppler_to_ground, zero_doppler
 from .orbit import Orbit, PolyOrbit
@@ -122,6 +123,13 @@ class GrdGeometry:
         line = np.asarray(line, dtype=np.float64)
         rng = np.asarray(slant_range, dtype=np.float64)
         line, rng = np.broadcast_arrays(line, rng)
+        if kernels.COMPILED:
+            out = np.empty(line.size)
+            kernels.ground_pixel(np.ascontiguousarray(line).ravel(),
+                                 np.ascontiguousarray(rng).ravel(), self.t_first, self.ati,
+                                 self.conv_time, self.sr0, self.srgr, self.gr0, self.grsr,
+                                 self.rps, out)
+            return out.reshape(line.shape)
         out = np.full(line.shape, np.nan)
         ok = np.isfinite(line) & np.isfinite(rng)
         if not ok.any():

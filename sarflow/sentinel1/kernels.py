@@ -1,0 +1,132 @@
+"""Compiled per-pixel loops (numba) for the native engine's hottest steps.
+
+Each kernel does in one pass, without temporaries, what a numpy function does in a dozen:
+:func:`lut_evaluate` (:meth:`~sarflow.sentinel1.lookup.GeometryLUT.evaluate`),
+:func:`ground_pixel` (:meth:`~sarflow.sentinel1.radar.GrdGeometry.pixel_of`) and
+:func:`bilinear` (:func:`sarflow.engines.native.resample`).  The numpy versions stay the
+reference and the path taken when numba is missing (:data:`COMPILED`); the tests hold
+the two to the same values.  Without numba the kernels still run, as plain (slow)
+Python, which is how the tests check them there.  Compiled code is cached on disk
+(``cache=True``): a process pays the compilation (a few seconds) only the first time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:
+    import numba as _numba
+except ImportError:  # pragma: no cover - depends on the environment
+    _numba = None
+
+COMPILED = _numba is not None
+"""True when numba is importable and the engine uses these kernels."""
+
+
+def _jit(fn):
+    """``numba.njit`` (no GIL, cached, fused multiply-adds) when numba is there, else the
+    function as it is."""
+    if _numba is None:
+        return fn
+    return _numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})(fn)
+
+
+@_jit
+def lut_evaluate(coef: np.ndarray, stride: int, h: np.ndarray, h_mid: float, h_half: float,
+                 out: np.ndarray) -> None:
+    """``out[q]`` = polynomial ``q`` in the normalised height ``(h - h_mid) / h_half`` per
+    pixel, its coefficients interpolated bilinearly from ``coef`` (quantity, ascending
+    power, node row, node column; nodes every ``stride`` pixels from pixel 0); NaN ``h``
+    gives NaN."""
+    nq, nd, nr, nc = coef.shape
+    height, width = h.shape
+    c0s = np.empty(width, dtype=np.int64)
+    fxs = np.empty(width)
+    for x in range(width):
+        c0s[x] = min(x // stride, nc - 2)
+        fxs[x] = x / stride - c0s[x]
+    rows = np.empty((nq, nd, nc))
+    for y in range(height):
+        r0 = min(y // stride, nr - 2)
+        fy = y / stride - r0
+        for q in range(nq):
+            for d in range(nd):
+                for c in range(nc):
+                    a = coef[q, d, r0, c]
+                    rows[q, d, c] = a + (coef[q, d, r0 + 1, c] - a) * fy
+        for x in range(width):
+            c0, fx, uu = c0s[x], fxs[x], (h[y, x] - h_mid) / h_half
+            for q in range(nq):
+                acc = 0.0
+                for d in range(nd - 1, -1, -1):
+                    left = rows[q, d, c0]
+                    acc = acc * uu + (left + (rows[q, d, c0 + 1] - left) * fx)
+                out[q, y, x] = acc
+
+
+@_jit
+def ground_pixel(line: np.ndarray, rng: np.ndarray, t_first: float, ati: float,
+                 conv_time: np.ndarray, sr0: np.ndarray, srgr: np.ndarray, gr0: np.ndarray,
+                 grsr: np.ndarray, rps: float, out: np.ndarray) -> None:
+    """Image pixel of slant range ``rng`` (m) at image ``line`` (1-D arrays): the ground
+    range of the record nearest in azimuth time (ground-to-slant polynomial ``grsr[k]``
+    inverted by a Newton step from ``srgr[k]``'s guess) over the pixel spacing ``rps``;
+    NaN in, NaN out."""
+    n = conv_time.size
+    for i in range(line.size):
+        ln, r = line[i], rng[i]
+        if not (math.isfinite(ln) and math.isfinite(r)):
+            out[i] = np.nan
+            continue
+        k = _nearest_record(t_first + ln * ati, conv_time, n)
+        g = _poly(srgr, k, r - sr0[k])  # within centimetres (metres at worst) ...
+        x = g - gr0[k]
+        f, df = grsr[k, -1], 0.0
+        for p in range(grsr.shape[1] - 2, -1, -1):
+            df = df * x + f
+            f = f * x + grsr[k, p]
+        out[i] = (g - (f - r) / df) / rps  # ... and one Newton step: micrometres
+
+
+@_jit
+def _nearest_record(t: float, conv_time: np.ndarray, n: int) -> int:
+    """Index of the record nearest in time (ties to the earlier), as ``_nearest`` picks."""
+    if n == 1:
+        return 0
+    lo, hi = 0, n  # first index with conv_time >= t (np.searchsorted, side left)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if conv_time[mid] < t:
+            lo = mid + 1
+        else:
+            hi = mid
+    j = min(max(lo, 1), n - 1)
+    return j - 1 if abs(t - conv_time[j - 1]) <= abs(conv_time[j] - t) else j
+
+
+@_jit
+def _poly(coef: np.ndarray, k: int, x: float) -> float:
+    """sum_p coef[k, p] * x ** p (Horner)."""
+    acc = 0.0
+    for p in range(coef.shape[1] - 1, -1, -1):
+        acc = acc * x + coef[k, p]
+    return acc
+
+
+@_jit
+def bilinear(img: np.ndarray, line: np.ndarray, pixel: np.ndarray, out: np.ndarray) -> None:
+    """``out`` = bilinear samples of ``img`` at fractional (``line``, ``pixel``) (1-D
+    arrays), integers at pixel centres; NaN outside the image or next to a NaN pixel."""
+    h, w = img.shape
+    for i in range(line.size):
+        ln, px = line[i], pixel[i]
+        if not (h >= 2 and w >= 2 and ln >= 0 and px >= 0 and ln <= h - 1 and px <= w - 1):
+            out[i] = np.nan
+            continue
+        r0, c0 = min(int(ln), h - 2), min(int(px), w - 2)
+        fr, fc = ln - r0, px - c0
+        top = img[r0, c0] * (1 - fc) + img[r0, c0 + 1] * fc
+        bottom = img[r0 + 1, c0] * (1 - fc) + img[r0 + 1, c0 + 1] * fc
+        out[i] = top * (1 - fr) + bottom * fr
