@@ -23,12 +23,13 @@ if TYPE_CHECKING:
 def erode_mask(inside: np.ndarray, pixels: int) -> np.ndarray:
     """``inside`` eroded by ``pixels`` steps of a 3 x 3 square (outside the array counts
     as inside, so only the scene's own border erodes, not the grid's edge)."""
-    from scipy.ndimage import binary_erosion
+    from scipy.ndimage import minimum_filter
 
-    if pixels <= 0:
+    if pixels <= 0 or inside.all():
         return inside.copy()
-    return binary_erosion(inside, structure=np.ones((3, 3), bool), iterations=pixels,
-                          border_value=1)
+    # ``pixels`` steps of a 3 x 3 square = one (2 pixels + 1) square: a separable minimum
+    return minimum_filter(inside.view(np.uint8), size=2 * pixels + 1, mode="constant",
+                          cval=1).view(bool)
 
 
 def staging_path(output: Path) -> Path:

@@ -113,16 +113,20 @@ def calibrate(power: np.ndarray, lut: np.ndarray, clip: str = "floor",
 # helpers
 # ------------------------------------------------------------------------------------
 
-def resample(img: np.ndarray, line: np.ndarray, pixel: np.ndarray) -> np.ndarray:
-    """Bilinear samples (float32) of ``img`` at fractional (line, pixel), integers at pixel
-    centres; NaN outside the image or next to a NaN pixel."""
-    h, w = img.shape
+def resample(img: np.ndarray, line: np.ndarray, pixel: np.ndarray,
+             origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Bilinear samples (float32) of ``img``, an image window starting at ``origin``, at
+    fractional image (line, pixel), integers at pixel centres; NaN outside the window or
+    next to a NaN pixel."""
     if kernels.COMPILED:
         out = np.empty(line.size, dtype=np.float32)
-        kernels.bilinear(np.ascontiguousarray(img, dtype=np.float32),
-                         np.ascontiguousarray(line, dtype=np.float64).ravel(),
-                         np.ascontiguousarray(pixel, dtype=np.float64).ravel(), out)
+        kernels.bilinear_at(np.ascontiguousarray(img, dtype=np.float32),
+                            np.ascontiguousarray(line, dtype=np.float64).ravel(),
+                            np.ascontiguousarray(pixel, dtype=np.float64).ravel(),
+                            float(origin[0]), float(origin[1]), out)
         return out.reshape(line.shape)
+    line, pixel = line - origin[0], pixel - origin[1]
+    h, w = img.shape
     ok = (line >= 0) & (pixel >= 0) & (line <= h - 1) & (pixel <= w - 1)
     out = np.full(line.shape, np.nan, dtype=np.float32)
     if not ok.any() or h < 2 or w < 2:
@@ -143,18 +147,33 @@ def resample(img: np.ndarray, line: np.ndarray, pixel: np.ndarray) -> np.ndarray
 def image_window(line: np.ndarray, pixel: np.ndarray, shape: tuple[int, int], margin: int = 2
                  ) -> Window | None:
     """The image window (lines x pixels) covering the finite coordinates plus a margin."""
-    ok = np.isfinite(line) & np.isfinite(pixel)
-    ok &= (line > -margin) & (line < shape[0] - 1 + margin)
-    ok &= (pixel > -margin) & (pixel < shape[1] - 1 + margin)
-    if not ok.any():
-        return None
-    l0 = max(int(np.floor(line[ok].min())) - margin, 0)
-    l1 = min(int(np.ceil(line[ok].max())) + margin + 1, shape[0])
-    p0 = max(int(np.floor(pixel[ok].min())) - margin, 0)
-    p1 = min(int(np.ceil(pixel[ok].max())) + margin + 1, shape[1])
+    lims = (-margin, shape[0] - 1 + margin, -margin, shape[1] - 1 + margin)
+    if kernels.COMPILED:
+        lmin, lmax, pmin, pmax = kernels.coordinate_bounds(
+            np.ascontiguousarray(line, dtype=np.float64).ravel(),
+            np.ascontiguousarray(pixel, dtype=np.float64).ravel(), *map(float, lims))
+        if not lmin <= lmax:
+            return None
+    else:
+        with np.errstate(invalid="ignore"):
+            ok = (line > lims[0]) & (line < lims[1]) & (pixel > lims[2]) & (pixel < lims[3])
+        if not ok.any():
+            return None
+        lmin, lmax = float(line[ok].min()), float(line[ok].max())
+        pmin, pmax = float(pixel[ok].min()), float(pixel[ok].max())
+    l0 = max(int(np.floor(lmin)) - margin, 0)
+    l1 = min(int(np.ceil(lmax)) + margin + 1, shape[0])
+    p0 = max(int(np.floor(pmin)) - margin, 0)
+    p1 = min(int(np.ceil(pmax)) + margin + 1, shape[1])
     if l1 <= l0 or p1 <= p0:
         return None
     return Window(l0, p0, l1 - l0, p1 - p0)
+
+
+def inside_image(line: np.ndarray, pixel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """True where (line, pixel) lies inside an image of ``shape`` (NaN: outside)."""
+    with np.errstate(invalid="ignore"):
+        return (line >= 0) & (line <= shape[0] - 1) & (pixel >= 0) & (pixel <= shape[1] - 1)
 
 
 def look_angle(sat: np.ndarray, xyz: np.ndarray) -> np.ndarray:
@@ -279,21 +298,16 @@ class _Scene:
         inner = (slice(hr, hr + block.height), slice(hc, hc + block.width))
         geo = self.block_geometry(ext, inner)
         codes = layover_shadow_grid(geo, metres_per_pixel(self.grid), self.reach)
-        line, pixel = geo["line"][inner], geo["pixel"]
-        lines, pixels = self.shape
-        inside = (np.isfinite(line) & np.isfinite(pixel) & (line >= 0) & (line <= lines - 1)
-                  & (pixel >= 0) & (pixel <= pixels - 1))
+        line, pixel = np.ascontiguousarray(geo["line"][inner]), geo["pixel"]
         out = np.full((len(self.pols) + 1, block.height, block.width), np.nan, dtype=np.float32)
-        code = codes[inner].astype(np.float32)
-        code[code == 255] = np.nan
-        out[-1] = np.where(inside, code, np.nan)
+        code = codes[inner]
+        out[-1] = np.where(inside_image(line, pixel, self.shape) & (code != 255), code, np.nan)
         win = image_window(line, pixel, self.shape)
         if win is None:
             return out
         for i, pol in enumerate(self.pols):
-            img = self.backscatter(pol, win)
-            val = resample(img, line - win.row, pixel - win.col)
-            out[i] = np.where(inside, val, np.nan)
+            # the window holds every point inside the image: NaN outside it is NaN outside
+            out[i] = resample(self.backscatter(pol, win), line, pixel, (win.row, win.col))
         return out
 
 
@@ -436,13 +450,9 @@ def output_options(opts: NativeSettings) -> tuple[str, ...]:
 
 def _run_blocks(scene: _Scene, size: int, threads: int) -> Iterator[tuple[Window, np.ndarray]]:
     """(block, bands) over the grid, row-major; with ``threads`` > 1, that many blocks at a
-    time in a thread pool (numpy and GDAL release the GIL), smaller blocks when the grid
-    has fewer than ``threads`` of them.  Memory: ``threads`` blocks at once."""
-    grid = scene.grid
-    if threads > 1:
-        per_side = math.ceil(math.sqrt(threads))
-        size = max(128, min(size, math.ceil(max(grid.height, grid.width) / per_side)))
-    blocks = list(grid.blocks(size))
+    time in a thread pool (numpy, GDAL and the kernels release the GIL).  Memory:
+    ``threads`` blocks at once."""
+    blocks = _blocks(scene.grid, size, threads)
     if threads == 1:
         for block in blocks:
             yield block, scene.block(block)
@@ -453,6 +463,18 @@ def _run_blocks(scene: _Scene, size: int, threads: int) -> Iterator[tuple[Window
         for i in range(0, len(blocks), threads):
             chunk = blocks[i:i + threads]
             yield from zip(chunk, pool.map(scene.block, chunk))
+
+
+def _blocks(grid: Grid, size: int, threads: int) -> list[Window]:
+    """Blocks of at most ``size`` x ``size`` pixels, row-major; when the grid has fewer
+    than ``threads`` of them, strips of rows instead, one per thread (full-width strips
+    carry less layover halo than square blocks)."""
+    blocks = list(grid.blocks(size))
+    if threads <= 1 or len(blocks) >= threads:
+        return blocks
+    rows = max(64, math.ceil(grid.height / threads))
+    return [Window(r, c, min(rows, grid.height - r), min(size, grid.width - c))
+            for r in range(0, grid.height, rows) for c in range(0, grid.width, size)]
 
 
 def _write_log(job: SceneJob, scene: _Scene, seconds: float) -> None:

@@ -3,7 +3,8 @@
 Each kernel does in one pass, without temporaries, what a numpy function does in a dozen:
 :func:`lut_evaluate` (:meth:`~sarflow.sentinel1.lookup.GeometryLUT.evaluate`),
 :func:`ground_pixel` (:meth:`~sarflow.sentinel1.radar.GrdGeometry.pixel_of`) and
-:func:`bilinear` (:func:`sarflow.engines.native.resample`).  The numpy versions stay the
+:func:`bilinear_at` (:func:`sarflow.engines.native.resample`) and
+:func:`coordinate_bounds` (:func:`sarflow.engines.native.image_window`).  The numpy versions stay the
 reference and the path taken when numba is missing (:data:`COMPILED`); the tests hold
 the two to the same values.  Without numba the kernels still run, as plain (slow)
 Python, which is how the tests check them there.  Compiled code is cached on disk
@@ -116,12 +117,14 @@ def _poly(coef: np.ndarray, k: int, x: float) -> float:
 
 
 @_jit
-def bilinear(img: np.ndarray, line: np.ndarray, pixel: np.ndarray, out: np.ndarray) -> None:
-    """``out`` = bilinear samples of ``img`` at fractional (``line``, ``pixel``) (1-D
-    arrays), integers at pixel centres; NaN outside the image or next to a NaN pixel."""
+def bilinear_at(img: np.ndarray, line: np.ndarray, pixel: np.ndarray, row0: float,
+                col0: float, out: np.ndarray) -> None:
+    """``out`` = bilinear samples of an image window ``img`` whose first pixel is
+    (``row0``, ``col0``) at fractional image (``line``, ``pixel``) (1-D arrays), integers at
+    pixel centres; NaN outside the window or next to a NaN pixel."""
     h, w = img.shape
     for i in range(line.size):
-        ln, px = line[i], pixel[i]
+        ln, px = line[i] - row0, pixel[i] - col0
         if not (h >= 2 and w >= 2 and ln >= 0 and px >= 0 and ln <= h - 1 and px <= w - 1):
             out[i] = np.nan
             continue
@@ -130,3 +133,74 @@ def bilinear(img: np.ndarray, line: np.ndarray, pixel: np.ndarray, out: np.ndarr
         top = img[r0, c0] * (1 - fc) + img[r0, c0 + 1] * fc
         bottom = img[r0 + 1, c0] * (1 - fc) + img[r0 + 1, c0 + 1] * fc
         out[i] = top * (1 - fr) + bottom * fr
+
+
+@_jit
+def coordinate_bounds(line: np.ndarray, pixel: np.ndarray, lo_line: float, hi_line: float,
+                      lo_pixel: float, hi_pixel: float) -> tuple[float, float, float, float]:
+    """(min line, max line, min pixel, max pixel) of the points strictly inside the given
+    limits (1-D arrays; NaN is never inside); (inf, -inf, inf, -inf) when none is."""
+    l0, l1, p0, p1 = np.inf, -np.inf, np.inf, -np.inf
+    for i in range(line.size):
+        ln, px = line[i], pixel[i]
+        if lo_line < ln < hi_line and lo_pixel < px < hi_pixel:
+            l0, l1 = min(l0, ln), max(l1, ln)
+            p0, p1 = min(p0, px), max(p1, px)
+    return l0, l1, p0, p1
+
+
+@_jit
+def layover_codes(line: np.ndarray, rng: np.ndarray, look: np.ndarray, order: np.ndarray,
+                  tol_range: float, tol_look: float, codes: np.ndarray) -> None:
+    """:func:`~sarflow.sentinel1.layover.layover_shadow` on finite points (1-D arrays):
+    points binned into zero-Doppler lines by rounded ``line`` (a counting sort), each line
+    sorted by ``order``, then scanned for range reversals (layover, 1) and look-angle
+    reversals (shadow, 2)."""
+    n = line.size
+    if n == 0:
+        return
+    bins = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        bins[i] = np.int64(np.rint(line[i]))
+    b0 = bins.min()
+    starts = np.zeros(bins.max() - b0 + 2, dtype=np.int64)
+    for i in range(n):
+        starts[bins[i] - b0 + 1] += 1
+    starts = np.cumsum(starts)
+    fill = starts[:-1].copy()
+    idx = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        j = bins[i] - b0
+        idx[fill[j]] = i
+        fill[j] += 1
+    for s in range(starts.size - 1):
+        lo, hi = starts[s], starts[s + 1]
+        if hi > lo:
+            seg = idx[lo:hi]
+            _scan_line(seg[np.argsort(order[seg], kind="mergesort")], rng, look, tol_range,
+                       tol_look, codes)
+
+
+@_jit
+def _scan_line(seg: np.ndarray, rng: np.ndarray, look: np.ndarray, tol_range: float,
+               tol_look: float, codes: np.ndarray) -> None:
+    """Codes of one zero-Doppler line's points ``seg``, ordered across track: layover
+    where a nearer point lies farther in range or a farther one nearer, shadow where a
+    nearer point is seen under a larger look angle."""
+    m = seg.size
+    rmax, amax = -np.inf, -np.inf
+    for k in range(m):
+        i = seg[k]
+        code = 0
+        if rng[i] < rmax - tol_range:
+            code = 1
+        if look[i] < amax - tol_look:
+            code += 2
+        codes[i] = code
+        rmax, amax = max(rmax, rng[i]), max(amax, look[i])
+    rmin = np.inf
+    for k in range(m - 1, -1, -1):
+        i = seg[k]
+        if rng[i] > rmin + tol_range and codes[i] % 2 == 0:
+            codes[i] += 1
+        rmin = min(rmin, rng[i])

@@ -26,6 +26,7 @@ import math
 
 import numpy as np
 
+from . import kernels
 from .geometry import A as WGS84_A, E2 as WGS84_E2
 
 CLEAR, LAYOVER, SHADOW = 0, 1, 2
@@ -69,6 +70,12 @@ def layover_shadow(line: np.ndarray, slant_range: np.ndarray, look: np.ndarray,
     idx = np.flatnonzero(ok)
     if tol_look is None:
         tol_look = tol_range / float(np.mean(rng[idx]))
+    if kernels.COMPILED:
+        sub = np.empty(idx.size, dtype=np.uint8)
+        kernels.layover_codes(*(np.ascontiguousarray(a[idx]) for a in (line, rng, lk, order)),
+                              float(tol_range), float(tol_look), sub)
+        codes[idx] = sub
+        return codes.reshape(shape)
     bins = np.rint(line[idx])
     bins -= bins.min()
     o = order[idx] - order[idx].min()

@@ -108,6 +108,9 @@ class GeometryLUT:
 
     def at_height(self, height: float, name: str) -> np.ndarray:
         """One quantity at every pixel of the window at one height (a single upsampling)."""
+        if kernels.COMPILED:
+            shape = (self.window.height, self.window.width)
+            return self._evaluate_compiled(np.full(shape, float(height)), [name])[name]
         c = self.coef[name]
         u = (height - self.h_mid) / self.h_half
         nodes = c[-1].copy()
