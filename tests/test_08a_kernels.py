@@ -1,0 +1,129 @@
+"""The compiled kernels (sarflow.sentinel1.kernels) against the numpy reference they
+replace.  Without numba the kernels run as plain Python, so the inputs are small; with
+numba these are the compiled functions the engine calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sarflow.engines import native
+from sarflow.grid import Grid, Window
+from sarflow.sentinel1 import kernels, layover
+from sarflow.sentinel1.lookup import GeometryLUT
+
+SAFE = "S1B_IW_GRDH_1SDV_20211223T051122_20211223T051147_030148_039993_5371.SAFE"
+
+
+@pytest.fixture
+def numpy_path(monkeypatch):
+    """Within the test, the engine's functions take their numpy path."""
+    def use_numpy():
+        monkeypatch.setattr(kernels, "COMPILED", False)
+    return use_numpy
+
+
+def test_lut_kernel_matches_numpy_evaluation(numpy_path) -> None:
+    grid = Grid.from_bounds(12.40, 41.90, 12.405, 41.905)
+
+    def coords(lat, lon, h):
+        return {"a": 1000 * lat + 3 * lon ** 2 - 0.01 * h + 1e-6 * h ** 2,
+                "b": np.sin(np.radians(lat * 50)) * h + 1e-9 * h ** 3}
+
+    win = Window(-5, -7, grid.height + 10, grid.width + 14)
+    h = np.random.default_rng(3).uniform(-50, 1450, (win.height, win.width))
+    h[0, 0] = np.nan
+    lut = GeometryLUT.build(grid, win, -50.0, 1450.0, coords, stride=16, degree=3)
+    got = lut._evaluate_compiled(h, ["a", "b"])
+    order = lut._evaluate_compiled(np.full(h.shape, 100.0), ["a"])["a"]
+    numpy_path()
+    want = lut.evaluate(h)
+    assert np.isnan(got["a"][0, 0]) and np.isnan(got["b"][0, 0])
+    for k in ("a", "b"):  # the numpy path computes residuals in float32
+        np.testing.assert_allclose(got[k], want[k], rtol=0, atol=2e-4)
+    np.testing.assert_allclose(order, lut.at_height(100.0, "a"), rtol=0, atol=2e-4)
+    lon, lat = grid.coordinates(win)
+    exact = coords(lat, lon, h)["a"]
+    assert np.nanmax(np.abs(got["a"] - exact)) < 6 * (16 * grid.spacing) ** 2 / 8 + 1e-7
+
+
+def test_pixel_kernel_matches_numpy_inverse(fixtures_dir: Path, numpy_path) -> None:
+    """Slant range to pixel on the real product's conversion records, across several
+    records: the round trip through range_time returns the pixel (the kernel inverts each
+    record's polynomial exactly, over the whole swath)."""
+    from sarflow.sentinel1 import open_product
+
+    geom = open_product(fixtures_dir / "s1" / SAFE).geometry("VV")
+    rng = np.random.default_rng(1)
+    line = rng.uniform(0, geom.swath.lines - 1, 3000)
+    pixel = rng.uniform(0, geom.swath.pixels - 1, 3000)
+    _, slant = geom.range_time(line, pixel)
+    line[:3] = np.nan
+    got = np.empty(line.size)
+    kernels.ground_pixel(line, slant, geom.t_first, geom.ati, geom.conv_time, geom.sr0,
+                         geom.srgr, geom.gr0, geom.grsr, geom.rps, got)
+    assert np.isnan(got[:3]).all()
+    np.testing.assert_allclose(got[3:], pixel[3:], rtol=0, atol=1e-5)
+    assert np.unique(geom._nearest(geom.t_first + line[3:] * geom.ati)).size > 5
+    # the numpy path fits each record's inverse over the ranges present: a block's span
+    near = (pixel > 9000) & (pixel < 11000)
+    numpy_path()
+    np.testing.assert_allclose(got[near], geom.pixel_of(line[near], slant[near]), rtol=0,
+                               atol=1e-5)
+
+
+def test_resample_and_window_kernels_match_numpy(numpy_path) -> None:
+    rng = np.random.default_rng(2)
+    img = rng.uniform(0.01, 1, (40, 50)).astype(np.float32)
+    img[10, 20] = np.nan
+    line = rng.uniform(95, 145, (30, 31))  # image coordinates; the window starts at 100
+    pixel = rng.uniform(195, 255, (30, 31))
+    line[0, :4] = np.nan
+    line[1, 0], pixel[1, 0] = 110.0, 205.0  # on a pixel centre
+    line[1, 1], pixel[1, 1] = 139.0, 249.0  # the window's last pixel
+    got = np.empty(line.size, dtype=np.float32)
+    kernels.bilinear_at(img, line.ravel(), pixel.ravel(), 100.0, 200.0, got)
+    got = got.reshape(line.shape)
+    bounds = kernels.coordinate_bounds(line.ravel(), pixel.ravel(), -2.0, 131.0, -2.0, 241.0)
+    assert got[1, 0] == img[10, 5] and got[1, 1] == img[39, 49]
+    assert np.isnan(got[0, :4]).all()
+    numpy_path()
+    want = native.resample(img, line, pixel, (100, 200))
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert np.isnan(got).sum() > 100  # outside the window and next to the NaN pixel
+    inside = (line < 131) & (pixel < 241)
+    assert bounds == (line[inside].min(), line[inside].max(), pixel[inside].min(),
+                      pixel[inside].max())
+    win = native.image_window(line, pixel, (130, 240), margin=2)
+    assert win.row == 93 and win.row + win.height == 130  # clipped by the image
+
+
+def test_layover_kernel_matches_numpy_and_brute_force(numpy_path) -> None:
+    """Ridges across several zero-Doppler lines (layover and shadow), shuffled, with ties."""
+    height_sat = 700e3
+    x = np.linspace(400e3, 404e3, 300)
+    parts = []
+    for k, (peak, width) in enumerate([(1500.0, 300.0), (800.0, 150.0), (0.0, 1.0)]):
+        z = peak * np.exp(-((x - 402e3) / width) ** 2)
+        jitter = np.random.default_rng(k).uniform(-0.4, 0.4, x.size)
+        parts.append((np.full(x.size, 100.0 + k) + jitter, np.hypot(x, height_sat - z),
+                      np.arctan2(x, height_sat - z), x))
+    line, rng, look, order = (np.concatenate(a) for a in zip(*parts))
+    perm = np.random.default_rng(9).permutation(line.size)
+    line, rng, look, order = line[perm], rng[perm], look[perm], order[perm]
+    tol_look = 3.0 / rng.mean()
+    got = np.empty(line.size, dtype=np.uint8)
+    kernels.layover_codes(line, rng, look, order, 3.0, tol_look, got)
+    assert (got & layover.LAYOVER).sum() > 10 and (got & layover.SHADOW).sum() > 10
+    numpy_path()
+    np.testing.assert_array_equal(got, layover.layover_shadow(line, rng, look, order))
+    bins = np.rint(line)
+    for i in range(0, line.size, 7):  # brute force on a sample
+        same = bins == bins[i]
+        nearer, farther = same & (order < order[i]), same & (order > order[i])
+        lay = (rng[nearer] > rng[i] + 3).any() or (rng[farther] < rng[i] - 3).any()
+        sha = (look[nearer] > look[i] + tol_look).any()
+        assert got[i] == lay * layover.LAYOVER + sha * layover.SHADOW
