@@ -36,14 +36,15 @@ def test_lut_kernel_matches_numpy_evaluation(numpy_path) -> None:
     h = np.random.default_rng(3).uniform(-50, 1450, (win.height, win.width))
     h[0, 0] = np.nan
     lut = GeometryLUT.build(grid, win, -50.0, 1450.0, coords, stride=16, degree=3)
-    got = lut._evaluate_compiled(h, ["a", "b"])
-    order = lut._evaluate_compiled(np.full(h.shape, 100.0), ["a"])["a"]
+    got = lut._evaluate_compiled(h, ["a", "b"], {"a100": ("a", 100.0)})
     numpy_path()
-    want = lut.evaluate(h)
+    want = lut.evaluate(h, at={"a100": ("a", 100.0)})
     assert np.isnan(got["a"][0, 0]) and np.isnan(got["b"][0, 0])
-    for k in ("a", "b"):  # the numpy path computes residuals in float32
+    assert np.isnan(got["a100"][0, 0]) and np.isnan(want["a100"][0, 0])
+    for k in ("a", "b", "a100"):  # the numpy path computes residuals in float32
         np.testing.assert_allclose(got[k], want[k], rtol=0, atol=2e-4)
-    np.testing.assert_allclose(order, lut.at_height(100.0, "a"), rtol=0, atol=2e-4)
+    np.testing.assert_allclose(got["a100"][1:], lut.at_height(100.0, "a")[1:], rtol=0,
+                               atol=2e-4)
     lon, lat = grid.coordinates(win)
     exact = coords(lat, lon, h)["a"]
     assert np.nanmax(np.abs(got["a"] - exact)) < 6 * (16 * grid.spacing) ** 2 / 8 + 1e-7
@@ -51,27 +52,27 @@ def test_lut_kernel_matches_numpy_evaluation(numpy_path) -> None:
 
 def test_pixel_kernel_matches_numpy_inverse(fixtures_dir: Path, numpy_path) -> None:
     """Slant range to pixel on the real product's conversion records, across several
-    records: the round trip through range_time returns the pixel (the kernel inverts each
-    record's polynomial exactly, over the whole swath)."""
+    records and a block's span of range: the round trip through range_time returns the
+    pixel, as the numpy path does."""
     from sarflow.sentinel1 import open_product
 
     geom = open_product(fixtures_dir / "s1" / SAFE).geometry("VV")
     rng = np.random.default_rng(1)
     line = rng.uniform(0, geom.swath.lines - 1, 3000)
-    pixel = rng.uniform(0, geom.swath.pixels - 1, 3000)
+    pixel = rng.uniform(9000, 11000, 3000)
     _, slant = geom.range_time(line, pixel)
     line[:3] = np.nan
+    k = geom._nearest(geom.t_first + line[3:] * geom.ati)
+    assert np.unique(k).size > 5
+    mid, half = 0.5 * (slant.min() + slant.max()), 0.5 * np.ptp(slant)
+    coef = np.array([geom._record_series(kk, mid, half) for kk in range(k.min(), k.max() + 1)])
     got = np.empty(line.size)
-    kernels.ground_pixel(line, slant, geom.t_first, geom.ati, geom.conv_time, geom.sr0,
-                         geom.srgr, geom.gr0, geom.grsr, geom.rps, got)
+    kernels.fitted_pixel(line, slant, geom.t_first, geom.ati, geom.conv_time, int(k.min()),
+                         coef, mid, half, geom.rps, got)
     assert np.isnan(got[:3]).all()
     np.testing.assert_allclose(got[3:], pixel[3:], rtol=0, atol=1e-5)
-    assert np.unique(geom._nearest(geom.t_first + line[3:] * geom.ati)).size > 5
-    # the numpy path fits each record's inverse over the ranges present: a block's span
-    near = (pixel > 9000) & (pixel < 11000)
     numpy_path()
-    np.testing.assert_allclose(got[near], geom.pixel_of(line[near], slant[near]), rtol=0,
-                               atol=1e-5)
+    np.testing.assert_allclose(got, geom.pixel_of(line, slant), rtol=0, atol=1e-6)
 
 
 def test_resample_and_window_kernels_match_numpy(numpy_path) -> None:
@@ -115,8 +116,8 @@ def test_layover_kernel_matches_numpy_and_brute_force(numpy_path) -> None:
     perm = np.random.default_rng(9).permutation(line.size)
     line, rng, look, order = line[perm], rng[perm], look[perm], order[perm]
     tol_look = 3.0 / rng.mean()
-    got = np.empty(line.size, dtype=np.uint8)
-    kernels.layover_codes(line, rng, look, order, 3.0, tol_look, got)
+    got = np.full(line.size, 255, dtype=np.uint8)
+    kernels.layover_codes(line, rng, look, order, np.arange(line.size), 3.0, tol_look, got)
     assert (got & layover.LAYOVER).sum() > 10 and (got & layover.SHADOW).sum() > 10
     numpy_path()
     np.testing.assert_array_equal(got, layover.layover_shadow(line, rng, look, order))
@@ -127,3 +128,21 @@ def test_layover_kernel_matches_numpy_and_brute_force(numpy_path) -> None:
         lay = (rng[nearer] > rng[i] + 3).any() or (rng[farther] < rng[i] - 3).any()
         sha = (look[nearer] > look[i] + tol_look).any()
         assert got[i] == lay * layover.LAYOVER + sha * layover.SHADOW
+
+
+def test_near_steep_kernel_matches_numpy() -> None:
+    """The selection of points near steep ones, in cells across track: kernel and numpy."""
+    rng = np.random.default_rng(4)
+    line = rng.uniform(0, 40, (50, 60)) + np.arange(60)[None, :] * 0.1
+    order = np.arange(60)[None, :] * 10.0 + rng.uniform(0, 5, (50, 60))
+    ok = rng.random((50, 60)) > 0.05
+    steep = (rng.random((50, 60)) > 0.995) & ok
+    line[~ok] = np.nan
+    for reach in (35.0, np.inf):
+        got = np.empty(ok.size, dtype=bool)
+        kernels.near_steep(line.ravel(), order.ravel(), ok.ravel(), steep.ravel(), reach, got)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(kernels, "COMPILED", False)
+            want = layover._near_steep(line, order, ok, steep, reach)
+        np.testing.assert_array_equal(got.reshape(ok.shape), want)
+        assert steep[ok].sum() > 0 and 0 < want.sum() < ok.sum() or reach == np.inf

@@ -238,9 +238,7 @@ class _Scene:
         hmin, hmax = float(h[fin].min()), float(h[fin].max())
         lut = GeometryLUT.build(self.grid, window, hmin, hmax, self.node_geometry,
                                 stride=int(self.opts.lut_stride))
-        geo = lut.evaluate(h)
-        geo["order"] = lut.at_height(hmin, "range")
-        geo["order"][~fin] = np.nan
+        geo = lut.evaluate(h, at={"order": ("range", hmin)})
         geo["height"] = h
         geo["pixel"] = self.geom.pixel_of(geo["line"][inner], geo["range"][inner])
         return geo

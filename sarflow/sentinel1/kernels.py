@@ -2,9 +2,10 @@
 
 Each kernel does in one pass, without temporaries, what a numpy function does in a dozen:
 :func:`lut_evaluate` (:meth:`~sarflow.sentinel1.lookup.GeometryLUT.evaluate`),
-:func:`ground_pixel` (:meth:`~sarflow.sentinel1.radar.GrdGeometry.pixel_of`) and
+:func:`fitted_pixel` (:meth:`~sarflow.sentinel1.radar.GrdGeometry.pixel_of`) and
 :func:`bilinear_at` (:func:`sarflow.engines.native.resample`) and
-:func:`coordinate_bounds` (:func:`sarflow.engines.native.image_window`).  The numpy versions stay the
+:func:`coordinate_bounds` (:func:`sarflow.engines.native.image_window`),
+:func:`layover_codes` and :func:`near_steep` (:mod:`sarflow.sentinel1.layover`).  The numpy versions stay the
 reference and the path taken when numba is missing (:data:`COMPILED`); the tests hold
 the two to the same values.  Without numba the kernels still run, as plain (slow)
 Python, which is how the tests check them there.  Compiled code is cached on disk
@@ -36,11 +37,11 @@ def _jit(fn):
 
 @_jit
 def lut_evaluate(coef: np.ndarray, stride: int, h: np.ndarray, h_mid: float, h_half: float,
-                 out: np.ndarray) -> None:
+                 fixed: np.ndarray, out: np.ndarray) -> None:
     """``out[q]`` = polynomial ``q`` in the normalised height ``(h - h_mid) / h_half`` per
-    pixel, its coefficients interpolated bilinearly from ``coef`` (quantity, ascending
-    power, node row, node column; nodes every ``stride`` pixels from pixel 0); NaN ``h``
-    gives NaN."""
+    pixel (or at the normalised height ``fixed[q]`` where that is not NaN), its
+    coefficients interpolated bilinearly from ``coef`` (quantity, ascending power, node
+    row, node column; nodes every ``stride`` pixels from pixel 0); NaN ``h`` gives NaN."""
     nq, nd, nr, nc = coef.shape
     height, width = h.shape
     c0s = np.empty(width, dtype=np.int64)
@@ -58,8 +59,9 @@ def lut_evaluate(coef: np.ndarray, stride: int, h: np.ndarray, h_mid: float, h_h
                     a = coef[q, d, r0, c]
                     rows[q, d, c] = a + (coef[q, d, r0 + 1, c] - a) * fy
         for x in range(width):
-            c0, fx, uu = c0s[x], fxs[x], (h[y, x] - h_mid) / h_half
+            c0, fx, u = c0s[x], fxs[x], (h[y, x] - h_mid) / h_half
             for q in range(nq):
+                uu = u if math.isnan(fixed[q]) or math.isnan(u) else fixed[q]
                 acc = 0.0
                 for d in range(nd - 1, -1, -1):
                     left = rows[q, d, c0]
@@ -68,52 +70,29 @@ def lut_evaluate(coef: np.ndarray, stride: int, h: np.ndarray, h_mid: float, h_h
 
 
 @_jit
-def ground_pixel(line: np.ndarray, rng: np.ndarray, t_first: float, ati: float,
-                 conv_time: np.ndarray, sr0: np.ndarray, srgr: np.ndarray, gr0: np.ndarray,
-                 grsr: np.ndarray, rps: float, out: np.ndarray) -> None:
+def fitted_pixel(line: np.ndarray, rng: np.ndarray, t_first: float, ati: float,
+                 conv_time: np.ndarray, k0: int, coef: np.ndarray, mid: float, half: float,
+                 rps: float, out: np.ndarray) -> None:
     """Image pixel of slant range ``rng`` (m) at image ``line`` (1-D arrays): the ground
-    range of the record nearest in azimuth time (ground-to-slant polynomial ``grsr[k]``
-    inverted by a Newton step from ``srgr[k]``'s guess) over the pixel spacing ``rps``;
-    NaN in, NaN out."""
-    n = conv_time.size
+    range of the record nearest in azimuth time, ``coef[k - k0]`` a power series in
+    ``(R - mid) / half`` (records ``k0`` on: every point's nearest must be among them),
+    over the pixel spacing ``rps``; NaN in, NaN out."""
+    last = k0 + coef.shape[0] - 1
     for i in range(line.size):
         ln, r = line[i], rng[i]
         if not (math.isfinite(ln) and math.isfinite(r)):
             out[i] = np.nan
             continue
-        k = _nearest_record(t_first + ln * ati, conv_time, n)
-        g = _poly(srgr, k, r - sr0[k])  # within centimetres (metres at worst) ...
-        x = g - gr0[k]
-        f, df = grsr[k, -1], 0.0
-        for p in range(grsr.shape[1] - 2, -1, -1):
-            df = df * x + f
-            f = f * x + grsr[k, p]
-        out[i] = (g - (f - r) / df) / rps  # ... and one Newton step: micrometres
-
-
-@_jit
-def _nearest_record(t: float, conv_time: np.ndarray, n: int) -> int:
-    """Index of the record nearest in time (ties to the earlier), as ``_nearest`` picks."""
-    if n == 1:
-        return 0
-    lo, hi = 0, n  # first index with conv_time >= t (np.searchsorted, side left)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if conv_time[mid] < t:
-            lo = mid + 1
-        else:
-            hi = mid
-    j = min(max(lo, 1), n - 1)
-    return j - 1 if abs(t - conv_time[j - 1]) <= abs(conv_time[j] - t) else j
-
-
-@_jit
-def _poly(coef: np.ndarray, k: int, x: float) -> float:
-    """sum_p coef[k, p] * x ** p (Horner)."""
-    acc = 0.0
-    for p in range(coef.shape[1] - 1, -1, -1):
-        acc = acc * x + coef[k, p]
-    return acc
+        t = t_first + ln * ati
+        k = k0  # the nearest record (ties to the earlier), as _nearest picks it
+        while k < last and abs(t - conv_time[k]) > abs(conv_time[k + 1] - t):
+            k += 1
+        k -= k0
+        x = (r - mid) / half
+        acc = 0.0
+        for p in range(coef.shape[1] - 1, -1, -1):
+            acc = acc * x + coef[k, p]
+        out[i] = acc / rps
 
 
 @_jit
@@ -151,34 +130,67 @@ def coordinate_bounds(line: np.ndarray, pixel: np.ndarray, lo_line: float, hi_li
 
 @_jit
 def layover_codes(line: np.ndarray, rng: np.ndarray, look: np.ndarray, order: np.ndarray,
-                  tol_range: float, tol_look: float, codes: np.ndarray) -> None:
-    """:func:`~sarflow.sentinel1.layover.layover_shadow` on finite points (1-D arrays):
-    points binned into zero-Doppler lines by rounded ``line`` (a counting sort), each line
-    sorted by ``order``, then scanned for range reversals (layover, 1) and look-angle
-    reversals (shadow, 2)."""
-    n = line.size
+                  idx: np.ndarray, tol_range: float, tol_look: float, codes: np.ndarray
+                  ) -> None:
+    """:func:`~sarflow.sentinel1.layover.layover_shadow` on the points ``idx`` (finite) of
+    1-D arrays, codes written at ``idx``: points binned into zero-Doppler lines by rounded
+    ``line`` (a counting sort), each line sorted by ``order``, then scanned for range
+    reversals (layover, 1) and look-angle reversals (shadow, 2)."""
+    n = idx.size
     if n == 0:
         return
     bins = np.empty(n, dtype=np.int64)
     for i in range(n):
-        bins[i] = np.int64(np.rint(line[i]))
+        bins[i] = np.int64(np.rint(line[idx[i]]))
     b0 = bins.min()
     starts = np.zeros(bins.max() - b0 + 2, dtype=np.int64)
     for i in range(n):
         starts[bins[i] - b0 + 1] += 1
     starts = np.cumsum(starts)
     fill = starts[:-1].copy()
-    idx = np.empty(n, dtype=np.int64)
+    by_line = np.empty(n, dtype=np.int64)
     for i in range(n):
         j = bins[i] - b0
-        idx[fill[j]] = i
+        by_line[fill[j]] = idx[i]
         fill[j] += 1
     for s in range(starts.size - 1):
         lo, hi = starts[s], starts[s + 1]
         if hi > lo:
-            seg = idx[lo:hi]
+            seg = by_line[lo:hi]
             _scan_line(seg[np.argsort(order[seg], kind="mergesort")], rng, look, tol_range,
                        tol_look, codes)
+
+
+@_jit
+def near_steep(line: np.ndarray, order: np.ndarray, ok: np.ndarray, steep: np.ndarray,
+               width: float, sel: np.ndarray) -> None:
+    """``sel`` = valid (``ok``) points in a cell ``width`` wide across track (by
+    ``order``) of a zero-Doppler line (by rounded ``line``) next to, or the same as, a cell
+    of a line next to, or the same as, the point's that holds a steep point (1-D arrays)."""
+    n = line.size
+    b0, b1, o0, o1 = np.int64(1 << 62), -np.int64(1 << 62), np.inf, -np.inf
+    for i in range(n):
+        if ok[i]:
+            b = np.int64(np.rint(line[i]))
+            b0, b1 = min(b0, b), max(b1, b)
+            o0, o1 = min(o0, order[i]), max(o1, order[i])
+    if b1 < b0:
+        return
+    nc = np.int64((o1 - o0) / width) + 3
+    cells = np.zeros((b1 - b0 + 3, nc), dtype=np.bool_)
+    for i in range(n):
+        if ok[i] and steep[i]:
+            b = np.int64(np.rint(line[i])) - b0 + 1
+            c = np.int64((order[i] - o0) / width) + 1
+            for db in range(-1, 2):
+                for dc in range(-1, 2):
+                    cells[b + db, c + dc] = True
+    for i in range(n):
+        if ok[i]:
+            sel[i] = cells[np.int64(np.rint(line[i])) - b0 + 1,
+                           np.int64((order[i] - o0) / width) + 1]
+        else:
+            sel[i] = False
 
 
 @_jit

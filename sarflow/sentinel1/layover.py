@@ -30,6 +30,8 @@ from . import kernels
 from .geometry import A as WGS84_A, E2 as WGS84_E2
 
 CLEAR, LAYOVER, SHADOW = 0, 1, 2
+TOL_RANGE = 3.0
+"""Slant range reversals (m) below which points of one binned line count as jitter."""
 
 
 def metres_per_pixel(grid) -> tuple[float, float]:
@@ -44,7 +46,7 @@ def metres_per_pixel(grid) -> tuple[float, float]:
 
 
 def layover_shadow(line: np.ndarray, slant_range: np.ndarray, look: np.ndarray,
-                   order: np.ndarray, tol_range: float = 3.0, tol_look: float | None = None
+                   order: np.ndarray, tol_range: float = TOL_RANGE, tol_look: float | None = None
                    ) -> np.ndarray:
     """Layover/shadow codes (0 clear, 1 layover, 2 shadow, 3 both; 255 unknown) of points.
 
@@ -71,10 +73,8 @@ def layover_shadow(line: np.ndarray, slant_range: np.ndarray, look: np.ndarray,
     if tol_look is None:
         tol_look = tol_range / float(np.mean(rng[idx]))
     if kernels.COMPILED:
-        sub = np.empty(idx.size, dtype=np.uint8)
-        kernels.layover_codes(*(np.ascontiguousarray(a[idx]) for a in (line, rng, lk, order)),
-                              float(tol_range), float(tol_look), sub)
-        codes[idx] = sub
+        kernels.layover_codes(*(np.ascontiguousarray(a) for a in (line, rng, lk, order)),
+                              idx, float(tol_range), float(tol_look), codes)
         return codes.reshape(shape)
     bins = np.rint(line[idx])
     bins -= bins.min()
@@ -127,6 +127,13 @@ def layover_shadow_grid(geo: dict[str, np.ndarray], pixel_m: tuple[float, float]
     if not steep.any():
         return codes
     sel = _near_steep(geo["line"], geo["order"], ok, steep, reach)
+    if kernels.COMPILED:  # on the selected points in place, without copying them out
+        flat = [np.ascontiguousarray(geo[k]).ravel() for k in keys]
+        idx = np.flatnonzero(sel)
+        if idx.size:
+            tol_look = TOL_RANGE / float(np.mean(flat[1][idx]))
+            kernels.layover_codes(*flat, idx, TOL_RANGE, tol_look, codes.reshape(-1))
+        return codes
     codes[sel] = layover_shadow(*(geo[k][sel] for k in keys))
     return codes
 
@@ -149,10 +156,15 @@ def _near_steep(line: np.ndarray, order: np.ndarray, ok: np.ndarray, steep: np.n
                 reach: float) -> np.ndarray:
     """Valid pixels within ``reach`` across track of a steep pixel of their zero-Doppler
     line or the lines next to it (by cells ``reach`` wide: a superset)."""
+    width = reach if np.isfinite(reach) and reach > 0 else np.inf
+    if kernels.COMPILED:
+        sel = np.empty(ok.shape, dtype=bool)
+        kernels.near_steep(*(np.ascontiguousarray(a).ravel() for a in (line, order, ok, steep)),
+                           float(width), sel.reshape(-1))
+        return sel
     b = np.rint(line[ok]).astype(np.int64)
     o = order[ok]
     b -= b.min() - 1
-    width = reach if np.isfinite(reach) and reach > 0 else np.inf
     c = np.zeros(o.shape, dtype=np.int64) if not np.isfinite(width) else \
         np.floor((o - o.min()) / width).astype(np.int64) + 1
     cells = np.zeros((int(b.max()) + 2, int(c.max()) + 2), dtype=bool)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -108,9 +108,6 @@ class GeometryLUT:
 
     def at_height(self, height: float, name: str) -> np.ndarray:
         """One quantity at every pixel of the window at one height (a single upsampling)."""
-        if kernels.COMPILED:
-            shape = (self.window.height, self.window.width)
-            return self._evaluate_compiled(np.full(shape, float(height)), [name])[name]
         c = self.coef[name]
         u = (height - self.h_mid) / self.h_half
         nodes = c[-1].copy()
@@ -119,15 +116,25 @@ class GeometryLUT:
         return upsample(nodes, self.stride, self.window.height, self.window.width) \
             + self.offset.get(name, 0.0)
 
-    def evaluate(self, height: np.ndarray, names: Iterable[str] | None = None
-                 ) -> dict[str, np.ndarray]:
+    def evaluate(self, height: np.ndarray, names: Iterable[str] | None = None,
+                 at: Mapping[str, tuple[str, float]] | None = None) -> dict[str, np.ndarray]:
         """Quantities at every pixel of the window for heights ``height`` (window-shaped, or
-        a scalar); NaN height gives NaN."""
+        a scalar); NaN height gives NaN.  ``at``: more outputs, each a quantity at one
+        height (``{"order": ("range", 100.0)}``), NaN where ``height`` is."""
         h, w = self.window.height, self.window.width
         names = list(names or self.coef)
         height = np.asarray(height, dtype=np.float64)
         if kernels.COMPILED:
-            return self._evaluate_compiled(np.broadcast_to(height, (h, w)), names)
+            return self._evaluate_compiled(np.broadcast_to(height, (h, w)), names, at or {})
+        out = self._evaluate_numpy(height, names)
+        for key, (name, fixed) in (at or {}).items():
+            out[key] = self.at_height(fixed, name)
+            out[key][np.isnan(np.broadcast_to(height, (h, w)))] = np.nan
+        return out
+
+    def _evaluate_numpy(self, height: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+        """:meth:`evaluate` with numpy: residuals in float32, separable upsampling."""
+        h, w = self.window.height, self.window.width
         u = ((height - self.h_mid) / self.h_half).astype(np.float32)
         out = {}
         for name in names:
@@ -139,12 +146,18 @@ class GeometryLUT:
             out[name] = acc.astype(np.float64) + self.offset.get(name, 0.0)
         return out
 
-    def _evaluate_compiled(self, height: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    def _evaluate_compiled(self, height: np.ndarray, names: list[str],
+                           at: Mapping[str, tuple[str, float]] | None = None
+                           ) -> dict[str, np.ndarray]:
         """:meth:`evaluate` in one compiled pass (float64 throughout)."""
-        coef = np.stack([self.coef[n] for n in names]).astype(np.float64)
-        for i, n in enumerate(names):
+        at = at or {}
+        quantities = names + [name for name, _ in at.values()]
+        coef = np.stack([self.coef[n] for n in quantities]).astype(np.float64)
+        for i, n in enumerate(quantities):
             coef[i, 0] += self.offset.get(n, 0.0)
-        out = np.empty((len(names),) + height.shape)
+        fixed = np.array([np.nan] * len(names)
+                         + [(h - self.h_mid) / self.h_half for _, h in at.values()])
+        out = np.empty((len(quantities),) + height.shape)
         kernels.lut_evaluate(coef, self.stride, np.ascontiguousarray(height), self.h_mid,
-                             self.h_half, out)
-        return dict(zip(names, out))
+                             self.h_half, fixed, out)
+        return dict(zip(names + list(at), out))

@@ -124,12 +124,7 @@ class GrdGeometry:
         rng = np.asarray(slant_range, dtype=np.float64)
         line, rng = np.broadcast_arrays(line, rng)
         if kernels.COMPILED:
-            out = np.empty(line.size)
-            kernels.ground_pixel(np.ascontiguousarray(line).ravel(),
-                                 np.ascontiguousarray(rng).ravel(), self.t_first, self.ati,
-                                 self.conv_time, self.sr0, self.srgr, self.gr0, self.grsr,
-                                 self.rps, out)
-            return out.reshape(line.shape)
+            return self._pixel_compiled(line, rng)
         out = np.full(line.shape, np.nan)
         ok = np.isfinite(line) & np.isfinite(rng)
         if not ok.any():
@@ -142,6 +137,30 @@ class GrdGeometry:
             vals[m] = self._record_ground_range(int(kk), r[m])
         out[ok] = vals / self.rps
         return out
+
+    def _pixel_compiled(self, line: np.ndarray, rng: np.ndarray) -> np.ndarray:
+        """:meth:`pixel_of` in one compiled pass: the same fit per record, over the ranges
+        of all the points (a block's: a few tens of kilometres at most)."""
+        flat_l = np.ascontiguousarray(line).ravel()
+        flat_r = np.ascontiguousarray(rng).ravel()
+        out = np.full(flat_l.size, np.nan)
+        l0, l1, r0, r1 = kernels.coordinate_bounds(flat_l, flat_r, -np.inf, np.inf,
+                                                   -np.inf, np.inf)
+        if l0 <= l1:
+            k0, k1 = self._nearest(self.t_first + np.array([l0, l1]) * self.ati)
+            mid, half = 0.5 * (r0 + r1), max(0.5 * (r1 - r0), 0.5)
+            coef = np.array([self._record_series(k, mid, half) for k in range(k0, k1 + 1)])
+            kernels.fitted_pixel(flat_l, flat_r, self.t_first, self.ati, self.conv_time,
+                                 int(k0), coef, mid, half, self.rps, out)
+        return out.reshape(line.shape)
+
+    def _record_series(self, k: int, mid: float, half: float) -> np.ndarray:
+        """Power series in ``(R - mid) / half`` (ascending) of the ground range of record
+        ``k`` at slant range R: the exact inverse at Chebyshev nodes, fitted."""
+        x = np.cos(np.pi * (np.arange(11) + 0.5) / 11)
+        exact = self._slant_to_ground(np.full(x.shape, k, dtype=np.intp), mid + half * x)
+        cheb = np.polynomial.chebyshev.chebfit(x, exact, _CHEB_DEGREE)
+        return np.polynomial.chebyshev.cheb2poly(cheb)
 
     def _record_ground_range(self, k: int, rng: np.ndarray) -> np.ndarray:
         """Ground range (m) of slant ranges with record ``k``'s polynomials (Chebyshev fit of
