@@ -227,7 +227,11 @@ def _grid(root: etree._Element, what: str) -> GeolocationGrid:
         raise CorruptInputError(f"{what}: empty geolocation grid")
 
     def col(tag: str) -> np.ndarray:
-        return np.array([float(p.findtext(tag, "nan")) for p in pts])
+        texts = root.xpath(f"geolocationGrid/geolocationGridPointList/"
+                           f"geolocationGridPoint/{tag}/text()")  # one C call for all points
+        if len(texts) == len(pts):
+            return np.array(texts, dtype=np.float64)
+        return np.array([float(p.findtext(tag, "nan")) for p in pts])  # some lack the tag
 
     return GeolocationGrid(
         line=col("line"), pixel=col("pixel"),
