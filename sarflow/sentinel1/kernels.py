@@ -2,10 +2,10 @@
 
 Each kernel does in one pass, without temporaries, what a numpy function does in a dozen:
 :func:`lut_evaluate` (:meth:`~sarflow.sentinel1.lookup.GeometryLUT.evaluate`),
-:func:`fitted_pixel` (:meth:`~sarflow.sentinel1.radar.GrdGeometry.pixel_of`) and
-:func:`bilinear_at` (:func:`sarflow.engines.native.resample`) and
-:func:`coordinate_bounds` (:func:`sarflow.engines.native.image_window`),
-:func:`layover_codes` and :func:`near_steep` (:mod:`sarflow.sentinel1.layover`).  The numpy versions stay the
+:func:`fitted_pixel` (:meth:`~sarflow.sentinel1.radar.GrdGeometry.pixel_of`),
+:func:`bilinear_at` (:func:`sarflow.engines.native.resample`), :func:`coordinate_bounds`
+(:func:`sarflow.engines.native.image_window`), :func:`near_steep` and
+:func:`layover_codes` (:mod:`sarflow.sentinel1.layover`).  The numpy versions stay the
 reference and the path taken when numba is missing (:data:`COMPILED`); the tests hold
 the two to the same values.  Without numba the kernels still run, as plain (slow)
 Python, which is how the tests check them there.  Compiled code is cached on disk

@@ -5,9 +5,10 @@ Solving zero Doppler for every pixel at its own height is the costly part of ter
 geocoding.  Both users solve it exactly at coarse nodes and a few heights spanning the
 terrain, fit a polynomial in height per node (:func:`height_coefficients`) and
 interpolate across: the native engine through :class:`GeometryLUT` (nodes every
-``stride`` lattice pixels, Chebyshev-Lobatto heights, degree by relief, float32
-evaluation per block), the simulator on its DEM with three heights (a quadratic) and
-dense interpolation weights, since it also needs the coarse gradients.
+``stride`` lattice pixels, Chebyshev-Lobatto heights, degree by relief, evaluated per
+block in one compiled pass, or in float32 numpy without numba), the simulator on its
+DEM with three heights (a quadratic) and dense interpolation weights, since it also
+needs the coarse gradients.
 """
 
 from __future__ import annotations
