@@ -146,3 +146,46 @@ def test_near_steep_kernel_matches_numpy() -> None:
             want = layover._near_steep(line, order, ok, steep, reach)
         np.testing.assert_array_equal(got.reshape(ok.shape), want)
         assert steep[ok].sum() > 0 and 0 < want.sum() < ok.sum() or reach == np.inf
+
+
+def test_layover_grid_kernels_match_numpy() -> None:
+    """The whole grid rule (known points, steep points, selection, codes) through the
+    kernels and through numpy, on hills with a steep massif and unknown pixels."""
+    from scipy.ndimage import gaussian_filter
+
+    rows, cols = np.mgrid[0:120, 0:160].astype(float)
+    hills = gaussian_filter(np.random.default_rng(5).standard_normal((120, 160)), 4)
+    h = 30 * hills / hills.std() + 100
+    h += 900 * np.exp(-(((cols - 100) / 12) ** 2 + ((rows - 60) / 25) ** 2))
+    x = 400e3 + 10.0 * cols + 1.5 * rows
+    geo = {"height": h, "line": rows + 0.15 * cols, "range": np.hypot(x, 700e3 - h),
+           "look": np.arctan2(x, 700e3 - h), "order": np.hypot(x, 700e3 - h.min())}
+    geo["look"][3, :7] = np.nan
+    geo["height"][50, 20:30] = np.nan
+    got = layover._layover_shadow_grid_compiled(geo, (10.0, 10.0), 1000 / np.tan(0.5))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kernels, "COMPILED", False)
+        want = layover.layover_shadow_grid(geo, (10.0, 10.0), 1000 / np.tan(0.5))
+    np.testing.assert_array_equal(got, want)
+    assert (got[3, :7] == 255).all() and (got & layover.LAYOVER).sum() > 20
+    assert (got & layover.SHADOW).sum() > 20
+
+
+def test_geoid_and_code_band_kernels_match_numpy() -> None:
+    from sarflow.sentinel1.lookup import upsample
+
+    nodes = np.random.default_rng(6).uniform(40, 50, (5, 7))
+    base = np.random.default_rng(7).uniform(0, 100, (60, 90))
+    got = base.copy()
+    kernels.add_upsampled(nodes, 16, got)
+    np.testing.assert_allclose(got, base + upsample(nodes, 16, 60, 90), rtol=0, atol=1e-12)
+    line = np.array([[0.0, 5.5, -0.1, np.nan], [99.0, 99.01, 3.0, 4.0]])
+    pixel = np.array([[0.0, 7.0, 3.0, 3.0], [49.0, 2.0, 50.0, 8.0]])
+    codes = np.array([[1, 0, 2, 0], [3, 1, 0, 255]], dtype=np.uint8)
+    out = np.empty(codes.shape, dtype=np.float32)
+    kernels.code_band(line, pixel, codes, 100, 50, out)
+    want = np.array([[1, 0, np.nan, np.nan], [3, np.nan, np.nan, np.nan]], dtype=np.float32)
+    np.testing.assert_array_equal(out, want)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kernels, "COMPILED", False)
+        np.testing.assert_array_equal(native.code_band(line, pixel, codes, (100, 50)), want)

@@ -170,10 +170,18 @@ def image_window(line: np.ndarray, pixel: np.ndarray, shape: tuple[int, int], ma
     return Window(l0, p0, l1 - l0, p1 - p0)
 
 
-def inside_image(line: np.ndarray, pixel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """True where (line, pixel) lies inside an image of ``shape`` (NaN: outside)."""
+def code_band(line: np.ndarray, pixel: np.ndarray, codes: np.ndarray, shape: tuple[int, int]
+              ) -> np.ndarray:
+    """The layover/shadow band (float32): ``codes`` where (line, pixel) lies inside an
+    image of ``shape`` and the code is known, NaN elsewhere."""
+    if kernels.COMPILED:
+        out = np.empty(codes.shape, dtype=np.float32)
+        kernels.code_band(line, np.ascontiguousarray(pixel), np.ascontiguousarray(codes),
+                          shape[0], shape[1], out)
+        return out
     with np.errstate(invalid="ignore"):
-        return (line >= 0) & (line <= shape[0] - 1) & (pixel >= 0) & (pixel <= shape[1] - 1)
+        inside = (line >= 0) & (line <= shape[0] - 1) & (pixel >= 0) & (pixel <= shape[1] - 1)
+    return np.where(inside & (codes != 255), codes, np.nan).astype(np.float32)
 
 
 def look_angle(sat: np.ndarray, xyz: np.ndarray) -> np.ndarray:
@@ -258,7 +266,10 @@ class _Scene:
             glon, glat = self.grid.lonlat(window.row + np.arange(nr)[:, None] * step,
                                           window.col + np.arange(nc)[None, :] * step)
             und = geoid_undulation(*np.broadcast_arrays(glat, glon))
-            h += upsample(und, step, window.height, window.width)
+            if kernels.COMPILED:
+                kernels.add_upsampled(und, step, h)
+            else:
+                h += upsample(und, step, window.height, window.width)
         return h
 
     # -- radiometry -----------------------------------------------------------------------
@@ -297,11 +308,11 @@ class _Scene:
         geo = self.block_geometry(ext, inner)
         codes = layover_shadow_grid(geo, metres_per_pixel(self.grid), self.reach)
         line, pixel = np.ascontiguousarray(geo["line"][inner]), geo["pixel"]
-        out = np.full((len(self.pols) + 1, block.height, block.width), np.nan, dtype=np.float32)
-        code = codes[inner]
-        out[-1] = np.where(inside_image(line, pixel, self.shape) & (code != 255), code, np.nan)
+        out = np.empty((len(self.pols) + 1, block.height, block.width), dtype=np.float32)
+        out[-1] = code_band(line, pixel, codes[inner], self.shape)
         win = image_window(line, pixel, self.shape)
         if win is None:
+            out[:-1] = np.nan
             return out
         for i, pol in enumerate(self.pols):
             # the window holds every point inside the image: NaN outside it is NaN outside

@@ -4,9 +4,10 @@ Each kernel does in one pass, without temporaries, what a numpy function does in
 :func:`lut_evaluate` (:meth:`~sarflow.sentinel1.lookup.GeometryLUT.evaluate`),
 :func:`fitted_pixel` (:meth:`~sarflow.sentinel1.radar.GrdGeometry.pixel_of`),
 :func:`bilinear_at` (:func:`sarflow.engines.native.resample`), :func:`coordinate_bounds`
-(:func:`sarflow.engines.native.image_window`), :func:`near_steep` and
-:func:`layover_codes` (:mod:`sarflow.sentinel1.layover`).  The numpy versions stay the
-reference and the path taken when numba is missing (:data:`COMPILED`); the tests hold
+(:func:`sarflow.engines.native.image_window`), :func:`steep_points`, :func:`near_steep`
+and :func:`layover_codes` (:mod:`sarflow.sentinel1.layover`), :func:`add_upsampled`
+(the geoid over a block) and :func:`code_band` (the layover band).  The numpy versions
+stay the reference and the path taken when numba is missing (:data:`COMPILED`); the tests hold
 the two to the same values.  Without numba the kernels still run, as plain (slow)
 Python, which is how the tests check them there.  Compiled code is cached on disk
 (``cache=True``): a process pays the compilation (a few seconds) only the first time.
@@ -216,3 +217,58 @@ def _scan_line(seg: np.ndarray, rng: np.ndarray, look: np.ndarray, tol_range: fl
         if rng[i] > rmin + tol_range and codes[i] % 2 == 0:
             codes[i] += 1
         rmin = min(rmin, rng[i])
+
+
+@_jit
+def steep_points(h: np.ndarray, line: np.ndarray, rng: np.ndarray, look: np.ndarray,
+                 order: np.ndarray, limit_y: float, limit_x: float, codes: np.ndarray,
+                 steep: np.ndarray) -> int:
+    """``codes`` = 0 where the geometry is known (all four finite), 255 elsewhere;
+    ``steep`` = known points next to a height step above ``limit_y`` down a column or
+    ``limit_x`` along a row (2-D arrays); the number of steep points."""
+    ny, nx = h.shape
+    count = 0
+    for i in range(ny):
+        for j in range(nx):
+            known = (math.isfinite(line[i, j]) and math.isfinite(rng[i, j])
+                     and math.isfinite(look[i, j]) and math.isfinite(order[i, j]))
+            codes[i, j] = 0 if known else 255
+            s = False
+            if known:
+                z = h[i, j]
+                s = ((i > 0 and abs(z - h[i - 1, j]) > limit_y)
+                     or (i < ny - 1 and abs(h[i + 1, j] - z) > limit_y)
+                     or (j > 0 and abs(z - h[i, j - 1]) > limit_x)
+                     or (j < nx - 1 and abs(h[i, j + 1] - z) > limit_x))
+            steep[i, j] = s
+            count += s
+    return count
+
+
+@_jit
+def add_upsampled(nodes: np.ndarray, stride: int, out: np.ndarray) -> None:
+    """``out`` += the bilinear interpolation of ``nodes`` (every ``stride`` pixels from
+    pixel 0) at every pixel, as :func:`~sarflow.sentinel1.lookup.upsample` gives it."""
+    nr, nc = nodes.shape
+    height, width = out.shape
+    for y in range(height):
+        r0 = min(y // stride, nr - 2)
+        fy = y / stride - r0
+        for x in range(width):
+            c0 = min(x // stride, nc - 2)
+            fx = x / stride - c0
+            left = nodes[r0, c0] + (nodes[r0 + 1, c0] - nodes[r0, c0]) * fy
+            right = nodes[r0, c0 + 1] + (nodes[r0 + 1, c0 + 1] - nodes[r0, c0 + 1]) * fy
+            out[y, x] += left + (right - left) * fx
+
+
+@_jit
+def code_band(line: np.ndarray, pixel: np.ndarray, codes: np.ndarray, lines: int,
+              pixels: int, out: np.ndarray) -> None:
+    """``out`` = layover/shadow ``codes`` (2-D) as floats where (line, pixel) lies inside
+    an image of ``lines`` x ``pixels`` and the code is known (not 255), NaN elsewhere."""
+    for i in range(codes.shape[0]):
+        for j in range(codes.shape[1]):
+            ln, px, c = line[i, j], pixel[i, j], codes[i, j]
+            inside = 0 <= ln <= lines - 1 and 0 <= px <= pixels - 1
+            out[i, j] = c if inside and c != 255 else np.nan

@@ -119,6 +119,8 @@ def layover_shadow_grid(geo: dict[str, np.ndarray], pixel_m: tuple[float, float]
     own) holds a steep pixel of the lines next door.
     """
     keys = ("line", "range", "look", "order")
+    if kernels.COMPILED:
+        return _layover_shadow_grid_compiled(geo, pixel_m, reach)
     ok = np.isfinite(geo["line"])
     for k in keys[1:]:
         ok &= np.isfinite(geo[k])
@@ -127,14 +129,27 @@ def layover_shadow_grid(geo: dict[str, np.ndarray], pixel_m: tuple[float, float]
     if not steep.any():
         return codes
     sel = _near_steep(geo["line"], geo["order"], ok, steep, reach)
-    if kernels.COMPILED:  # on the selected points in place, without copying them out
-        flat = [np.ascontiguousarray(geo[k]).ravel() for k in keys]
-        idx = np.flatnonzero(sel)
-        if idx.size:
-            tol_look = TOL_RANGE / float(np.mean(flat[1][idx]))
-            kernels.layover_codes(*flat, idx, TOL_RANGE, tol_look, codes.reshape(-1))
-        return codes
     codes[sel] = layover_shadow(*(geo[k][sel] for k in keys))
+    return codes
+
+
+def _layover_shadow_grid_compiled(geo: dict[str, np.ndarray], pixel_m: tuple[float, float],
+                                  reach: float) -> np.ndarray:
+    """:func:`layover_shadow_grid` through the kernels: the same selection, the codes of
+    the selected points computed in place, without copying them out."""
+    arrays = [np.ascontiguousarray(geo[k]) for k in ("height", "line", "range", "look", "order")]
+    codes = np.empty(arrays[0].shape, dtype=np.uint8)
+    steep = np.empty(arrays[0].shape, dtype=bool)
+    if not kernels.steep_points(*arrays, STEEP * pixel_m[0], STEEP * pixel_m[1], codes, steep):
+        return codes
+    flat = [a.reshape(-1) for a in arrays[1:]]
+    sel = np.empty(codes.size, dtype=bool)
+    width = reach if np.isfinite(reach) and reach > 0 else np.inf
+    kernels.near_steep(flat[0], flat[3], codes.reshape(-1) == CLEAR, steep.reshape(-1),
+                       float(width), sel)
+    idx = np.flatnonzero(sel)
+    tol_look = TOL_RANGE / float(np.mean(flat[1][idx]))
+    kernels.layover_codes(*flat, idx, TOL_RANGE, tol_look, codes.reshape(-1))
     return codes
 
 
@@ -157,11 +172,6 @@ def _near_steep(line: np.ndarray, order: np.ndarray, ok: np.ndarray, steep: np.n
     """Valid pixels within ``reach`` across track of a steep pixel of their zero-Doppler
     line or the lines next to it (by cells ``reach`` wide: a superset)."""
     width = reach if np.isfinite(reach) and reach > 0 else np.inf
-    if kernels.COMPILED:
-        sel = np.empty(ok.shape, dtype=bool)
-        kernels.near_steep(*(np.ascontiguousarray(a).ravel() for a in (line, order, ok, steep)),
-                           float(width), sel.reshape(-1))
-        return sel
     b = np.rint(line[ok]).astype(np.int64)
     o = order[ok]
     b -= b.min() - 1
