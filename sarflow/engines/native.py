@@ -21,6 +21,10 @@ switches polynomial between annotation records, is applied per pixel.  The layov
 shadow mask compares slant ranges and look angles along zero-Doppler lines; a halo around
 each block gives mountains outside the block their say.  Memory follows the block size
 (about 1 GB for 25 Mpx with the default 1024); ``threads`` > 1 runs blocks in parallel.
+The scene border is eroded on the blocks as they come (``edge_erosion_px``), so the
+output is written once.  The per-pixel loops run as numba kernels when numba is
+installed (:mod:`sarflow.sentinel1.kernels`), as numpy otherwise: the same values to
+float32 rounding.
 """
 
 from __future__ import annotations
