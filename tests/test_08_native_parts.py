@@ -200,3 +200,28 @@ def test_eroded_blocks_match_eroding_the_written_file(tmp_path) -> None:
         for w, d in eroded_blocks(blocks, grid, 3):
             got[:, w.row:w.row + w.height, w.col:w.col + w.width] = d
         np.testing.assert_array_equal(got, want)
+
+
+def test_output_options_replace_the_defaults(tmp_path) -> None:
+    """The engine's GTiff options override the writer's defaults key by key (GDAL reads
+    the first of a repeated key) and give back the same float32 values, NaN included."""
+    from osgeo import gdal
+
+    from sarflow.config import NativeSettings
+    from sarflow.engines.native import output_options
+    from sarflow.grid import RasterWriter, merge_options, read_raster
+
+    assert merge_options(["COMPRESS=DEFLATE", "PREDICTOR=3", "TILED=YES"],
+                         ["predictor=1", "ZLEVEL=2"]) == ["COMPRESS=DEFLATE", "predictor=1",
+                                                           "TILED=YES", "ZLEVEL=2"]
+    grid = Grid(col0=1000, row0=2000, width=300, height=270)
+    data = np.random.default_rng(0).uniform(0, 1, (2, 270, 300)).astype(np.float32)
+    data[0, :5] = np.nan
+    with RasterWriter(tmp_path / "o.tif", grid, 2, ["a", "b"],
+                      options=output_options(NativeSettings())) as w:
+        w.write(data)
+    np.testing.assert_array_equal(read_raster(tmp_path / "o.tif"), data)
+    ds = gdal.Open(str(tmp_path / "o.tif"))
+    structure = ds.GetMetadata("IMAGE_STRUCTURE")
+    assert structure["COMPRESSION"] == "ZSTD" and structure["INTERLEAVE"] == "BAND"
+    assert "PREDICTOR" not in structure or structure["PREDICTOR"] == "1"

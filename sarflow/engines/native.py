@@ -30,6 +30,7 @@ float32 rounding.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -455,10 +456,23 @@ class NativeEngine:
 
 
 def output_options(opts: NativeSettings) -> tuple[str, ...]:
-    """GTiff options of the engine's output: DEFLATE at ``zlevel`` without a predictor
-    (sigma0's noisy mantissas gain nothing from the floating-point predictor, which
-    doubles the time to write and to read)."""
-    return (f"ZLEVEL={int(opts.zlevel)}", "PREDICTOR=1")
+    """GTiff options of the engine's output: ZSTD at level ``zlevel``, band-interleaved,
+    without a predictor (a third of DEFLATE's time to write and read, and smaller: the
+    noisy float mantissas of sigma0 do not compress and ZSTD passes them through at once,
+    the layover band's tiles compress to nothing); DEFLATE where GDAL lacks ZSTD."""
+    level = int(opts.zlevel)
+    if not _gtiff_has("ZSTD"):
+        return (f"ZLEVEL={level}", "PREDICTOR=1")
+    return ("COMPRESS=ZSTD", f"ZSTD_LEVEL={level}", "PREDICTOR=1", "INTERLEAVE=BAND")
+
+
+@functools.lru_cache(maxsize=None)
+def _gtiff_has(codec: str) -> bool:
+    """Whether this GDAL's GTiff driver can write ``codec``."""
+    from osgeo import gdal
+
+    options = gdal.GetDriverByName("GTiff").GetMetadataItem("DMD_CREATIONOPTIONLIST") or ""
+    return f"<Value>{codec}</Value>" in options
 
 
 def _run_blocks(scene: _Scene, size: int, threads: int) -> Iterator[tuple[Window, np.ndarray]]:
