@@ -225,15 +225,16 @@ class _Scene:
     # -- geometry -------------------------------------------------------------------------
     def node_geometry(self, lat: np.ndarray, lon: np.ndarray, h: np.ndarray
                       ) -> dict[str, np.ndarray]:
-        """Exact line, slant range and look angle of points (the lookup table's nodes)."""
+        """Exact line, slant range and look angle of points (the lookup table's nodes):
+        one zero-Doppler solution, the line as :meth:`image_coordinates` makes it."""
         from ..sentinel1 import geodetic_to_ecef, zero_doppler
+        from ..sentinel1.radar import image_line
 
-        line, _ = self.geom.image_coordinates(lat, lon, h)
+        g = self.geom
         xyz = geodetic_to_ecef(lat, lon, h)
-        orbit = self.geom.fast_orbit
-        t_mid = self.geom.t_first + 0.5 * self.shape[0] * self.geom.ati
-        t, rng = zero_doppler(orbit, xyz, t0=t_mid)
-        look = look_angle(orbit.position(t), xyz)
+        t, rng = zero_doppler(g.fast_orbit, xyz, t0=g.t_first + 0.5 * g.swath.lines * g.ati)
+        line = image_line(t, rng, g.t_first, g.ati, g.line_offset, g.bistatic)
+        look = look_angle(g.fast_orbit.position(t), xyz)
         return {"line": line, "range": rng, "look": look}
 
     def block_geometry(self, window: Window, inner: tuple[slice, slice] | None = None
