@@ -5,7 +5,8 @@ Each kernel does in one pass, without temporaries, what a numpy function does in
 :func:`fitted_pixel` (:meth:`~sarflow.sentinel1.radar.GrdGeometry.pixel_of`),
 :func:`bilinear_at` (:func:`sarflow.engines.native.resample`), :func:`coordinate_bounds`
 (:func:`sarflow.engines.native.image_window`), :func:`steep_points`, :func:`near_steep`
-and :func:`layover_codes` (:mod:`sarflow.sentinel1.layover`), :func:`add_upsampled`
+and :func:`layover_codes`, all three in :func:`layover_grid`
+(:mod:`sarflow.sentinel1.layover`), :func:`add_upsampled`
 (the geoid over a block) and :func:`code_band` (the layover band).  The numpy versions
 stay the reference and the path taken when numba is missing (:data:`COMPILED`); the tests hold
 the two to the same values.  Without numba the kernels still run, as plain (slow)
@@ -272,3 +273,29 @@ def code_band(line: np.ndarray, pixel: np.ndarray, codes: np.ndarray, lines: int
             ln, px, c = line[i, j], pixel[i, j], codes[i, j]
             inside = 0 <= ln <= lines - 1 and 0 <= px <= pixels - 1
             out[i, j] = c if inside and c != 255 else np.nan
+
+
+@_jit
+def layover_grid(h: np.ndarray, line: np.ndarray, rng: np.ndarray, look: np.ndarray,
+                 order: np.ndarray, limit_y: float, limit_x: float, width: float,
+                 tol_range: float, codes: np.ndarray) -> None:
+    """:func:`~sarflow.sentinel1.layover.layover_shadow_grid` in one call (2-D arrays):
+    known and steep points (:func:`steep_points`), the points near steep ones
+    (:func:`near_steep`), their codes (:func:`layover_codes`, the look tolerance
+    ``tol_range`` over their mean range)."""
+    steep = np.empty(h.shape, dtype=np.bool_)
+    if steep_points(h, line, rng, look, order, limit_y, limit_x, codes, steep) == 0:
+        return
+    flat_codes = codes.reshape(-1)
+    known = np.empty(flat_codes.size, dtype=np.bool_)
+    for i in range(flat_codes.size):
+        known[i] = flat_codes[i] == 0
+    sel = np.empty(flat_codes.size, dtype=np.bool_)
+    fl, fr = line.reshape(-1), rng.reshape(-1)
+    near_steep(fl, order.reshape(-1), known, steep.reshape(-1), width, sel)
+    idx = np.flatnonzero(sel)
+    total = 0.0
+    for i in idx:
+        total += fr[i]
+    layover_codes(fl, fr, look.reshape(-1), order.reshape(-1), idx, tol_range,
+                  tol_range / (total / idx.size), flat_codes)

@@ -135,21 +135,13 @@ def layover_shadow_grid(geo: dict[str, np.ndarray], pixel_m: tuple[float, float]
 
 def _layover_shadow_grid_compiled(geo: dict[str, np.ndarray], pixel_m: tuple[float, float],
                                   reach: float) -> np.ndarray:
-    """:func:`layover_shadow_grid` through the kernels: the same selection, the codes of
-    the selected points computed in place, without copying them out."""
+    """:func:`layover_shadow_grid` through one kernel call (:func:`kernels.layover_grid`):
+    the same selection, the codes of the selected points computed in place."""
     arrays = [np.ascontiguousarray(geo[k]) for k in ("height", "line", "range", "look", "order")]
     codes = np.empty(arrays[0].shape, dtype=np.uint8)
-    steep = np.empty(arrays[0].shape, dtype=bool)
-    if not kernels.steep_points(*arrays, STEEP * pixel_m[0], STEEP * pixel_m[1], codes, steep):
-        return codes
-    flat = [a.reshape(-1) for a in arrays[1:]]
-    sel = np.empty(codes.size, dtype=bool)
     width = reach if np.isfinite(reach) and reach > 0 else np.inf
-    kernels.near_steep(flat[0], flat[3], codes.reshape(-1) == CLEAR, steep.reshape(-1),
-                       float(width), sel)
-    idx = np.flatnonzero(sel)
-    tol_look = TOL_RANGE / float(np.mean(flat[1][idx]))
-    kernels.layover_codes(*flat, idx, TOL_RANGE, tol_look, codes.reshape(-1))
+    kernels.layover_grid(*arrays, STEEP * pixel_m[0], STEEP * pixel_m[1], float(width),
+                         TOL_RANGE, codes)
     return codes
 
 
