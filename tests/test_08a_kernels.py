@@ -66,9 +66,10 @@ def test_pixel_kernel_matches_numpy_inverse(fixtures_dir: Path, numpy_path) -> N
     assert np.unique(k).size > 5
     mid, half = 0.5 * (slant.min() + slant.max()), 0.5 * np.ptp(slant)
     coef = np.array([geom._record_series(kk, mid, half) for kk in range(k.min(), k.max() + 1)])
-    got = np.empty(line.size)
-    kernels.fitted_pixel(line, slant, geom.t_first, geom.ati, geom.conv_time, int(k.min()),
-                         coef, mid, half, geom.rps, got)
+    got = np.empty((1, line.size))
+    kernels.fitted_pixel(line[None], slant[None], geom.t_first, geom.ati, geom.conv_time,
+                         int(k.min()), coef, mid, half, geom.rps, got)
+    got = got[0]
     assert np.isnan(got[:3]).all()
     np.testing.assert_allclose(got[3:], pixel[3:], rtol=0, atol=1e-5)
     numpy_path()
@@ -84,10 +85,10 @@ def test_resample_and_window_kernels_match_numpy(numpy_path) -> None:
     line[0, :4] = np.nan
     line[1, 0], pixel[1, 0] = 110.0, 205.0  # on a pixel centre
     line[1, 1], pixel[1, 1] = 139.0, 249.0  # the window's last pixel
-    got = np.empty(line.size, dtype=np.float32)
-    kernels.bilinear_at(img, line.ravel(), pixel.ravel(), 100.0, 200.0, got)
-    got = got.reshape(line.shape)
-    bounds = kernels.coordinate_bounds(line.ravel(), pixel.ravel(), -2.0, 131.0, -2.0, 241.0)
+    got = np.empty(line.shape, dtype=np.float32)
+    kernels.bilinear_at(img, line, pixel, 100.0, 200.0, got)
+    bounds = kernels.coordinate_bounds(line[:, ::-1], pixel[:, ::-1], -2.0, 131.0, -2.0,
+                                       241.0)  # any memory layout
     assert got[1, 0] == img[10, 5] and got[1, 1] == img[39, 49]
     assert np.isnan(got[0, :4]).all()
     numpy_path()

@@ -124,12 +124,11 @@ def resample(img: np.ndarray, line: np.ndarray, pixel: np.ndarray,
     fractional image (line, pixel), integers at pixel centres; NaN outside the window or
     next to a NaN pixel."""
     if kernels.COMPILED:
-        out = np.empty(line.size, dtype=np.float32)
-        kernels.bilinear_at(np.ascontiguousarray(img, dtype=np.float32),
-                            np.ascontiguousarray(line, dtype=np.float64).ravel(),
-                            np.ascontiguousarray(pixel, dtype=np.float64).ravel(),
-                            float(origin[0]), float(origin[1]), out)
-        return out.reshape(line.shape)
+        line2 = kernels.as_2d(line)
+        out = np.empty(line2.shape, dtype=np.float32)
+        kernels.bilinear_at(np.ascontiguousarray(img, dtype=np.float32), line2,
+                            kernels.as_2d(pixel), float(origin[0]), float(origin[1]), out)
+        return out.reshape(np.shape(line))
     line, pixel = line - origin[0], pixel - origin[1]
     h, w = img.shape
     ok = (line >= 0) & (pixel >= 0) & (line <= h - 1) & (pixel <= w - 1)
@@ -155,8 +154,7 @@ def image_window(line: np.ndarray, pixel: np.ndarray, shape: tuple[int, int], ma
     lims = (-margin, shape[0] - 1 + margin, -margin, shape[1] - 1 + margin)
     if kernels.COMPILED:
         lmin, lmax, pmin, pmax = kernels.coordinate_bounds(
-            np.ascontiguousarray(line, dtype=np.float64).ravel(),
-            np.ascontiguousarray(pixel, dtype=np.float64).ravel(), *map(float, lims))
+            kernels.as_2d(line), kernels.as_2d(pixel), *map(float, lims))
         if not lmin <= lmax:
             return None
     else:
@@ -181,8 +179,7 @@ def code_band(line: np.ndarray, pixel: np.ndarray, codes: np.ndarray, shape: tup
     image of ``shape`` and the code is known, NaN elsewhere."""
     if kernels.COMPILED:
         out = np.empty(codes.shape, dtype=np.float32)
-        kernels.code_band(line, np.ascontiguousarray(pixel), np.ascontiguousarray(codes),
-                          shape[0], shape[1], out)
+        kernels.code_band(line, pixel, codes, shape[0], shape[1], out)
         return out
     with np.errstate(invalid="ignore"):
         inside = (line >= 0) & (line <= shape[0] - 1) & (pixel >= 0) & (pixel <= shape[1] - 1)
@@ -313,7 +310,7 @@ class _Scene:
         inner = (slice(hr, hr + block.height), slice(hc, hc + block.width))
         geo = self.block_geometry(ext, inner)
         codes = layover_shadow_grid(geo, metres_per_pixel(self.grid), self.reach)
-        line, pixel = np.ascontiguousarray(geo["line"][inner]), geo["pixel"]
+        line, pixel = geo["line"][inner], geo["pixel"]
         out = np.empty((len(self.pols) + 1, block.height, block.width), dtype=np.float32)
         out[-1] = code_band(line, pixel, codes[inner], self.shape)
         win = image_window(line, pixel, self.shape)

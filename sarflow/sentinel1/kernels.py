@@ -75,59 +75,70 @@ def lut_evaluate(coef: np.ndarray, stride: int, h: np.ndarray, h_mid: float, h_h
 def fitted_pixel(line: np.ndarray, rng: np.ndarray, t_first: float, ati: float,
                  conv_time: np.ndarray, k0: int, coef: np.ndarray, mid: float, half: float,
                  rps: float, out: np.ndarray) -> None:
-    """Image pixel of slant range ``rng`` (m) at image ``line`` (1-D arrays): the ground
+    """Image pixel of slant range ``rng`` (m) at image ``line`` (2-D arrays): the ground
     range of the record nearest in azimuth time, ``coef[k - k0]`` a power series in
     ``(R - mid) / half`` (records ``k0`` on: every point's nearest must be among them),
     over the pixel spacing ``rps``; NaN in, NaN out."""
     last = k0 + coef.shape[0] - 1
-    for i in range(line.size):
-        ln, r = line[i], rng[i]
-        if not (math.isfinite(ln) and math.isfinite(r)):
-            out[i] = np.nan
-            continue
-        t = t_first + ln * ati
-        k = k0  # the nearest record (ties to the earlier), as _nearest picks it
-        while k < last and abs(t - conv_time[k]) > abs(conv_time[k + 1] - t):
-            k += 1
-        k -= k0
-        x = (r - mid) / half
-        acc = 0.0
-        for p in range(coef.shape[1] - 1, -1, -1):
-            acc = acc * x + coef[k, p]
-        out[i] = acc / rps
+    for i in range(line.shape[0]):
+        for j in range(line.shape[1]):
+            ln, r = line[i, j], rng[i, j]
+            if not (math.isfinite(ln) and math.isfinite(r)):
+                out[i, j] = np.nan
+                continue
+            t = t_first + ln * ati
+            k = k0  # the nearest record (ties to the earlier), as _nearest picks it
+            while k < last and abs(t - conv_time[k]) > abs(conv_time[k + 1] - t):
+                k += 1
+            k -= k0
+            x = (r - mid) / half
+            acc = 0.0
+            for p in range(coef.shape[1] - 1, -1, -1):
+                acc = acc * x + coef[k, p]
+            out[i, j] = acc / rps
 
 
 @_jit
 def bilinear_at(img: np.ndarray, line: np.ndarray, pixel: np.ndarray, row0: float,
                 col0: float, out: np.ndarray) -> None:
     """``out`` = bilinear samples of an image window ``img`` whose first pixel is
-    (``row0``, ``col0``) at fractional image (``line``, ``pixel``) (1-D arrays), integers at
+    (``row0``, ``col0``) at fractional image (``line``, ``pixel``) (2-D arrays), integers at
     pixel centres; NaN outside the window or next to a NaN pixel."""
     h, w = img.shape
-    for i in range(line.size):
-        ln, px = line[i] - row0, pixel[i] - col0
-        if not (h >= 2 and w >= 2 and ln >= 0 and px >= 0 and ln <= h - 1 and px <= w - 1):
-            out[i] = np.nan
-            continue
-        r0, c0 = min(int(ln), h - 2), min(int(px), w - 2)
-        fr, fc = ln - r0, px - c0
-        top = img[r0, c0] * (1 - fc) + img[r0, c0 + 1] * fc
-        bottom = img[r0 + 1, c0] * (1 - fc) + img[r0 + 1, c0 + 1] * fc
-        out[i] = top * (1 - fr) + bottom * fr
+    for i in range(line.shape[0]):
+        for j in range(line.shape[1]):
+            ln, px = line[i, j] - row0, pixel[i, j] - col0
+            if not (h >= 2 and w >= 2 and ln >= 0 and px >= 0 and ln <= h - 1
+                    and px <= w - 1):
+                out[i, j] = np.nan
+                continue
+            r0, c0 = min(int(ln), h - 2), min(int(px), w - 2)
+            fr, fc = ln - r0, px - c0
+            top = img[r0, c0] * (1 - fc) + img[r0, c0 + 1] * fc
+            bottom = img[r0 + 1, c0] * (1 - fc) + img[r0 + 1, c0 + 1] * fc
+            out[i, j] = top * (1 - fr) + bottom * fr
 
 
 @_jit
 def coordinate_bounds(line: np.ndarray, pixel: np.ndarray, lo_line: float, hi_line: float,
                       lo_pixel: float, hi_pixel: float) -> tuple[float, float, float, float]:
     """(min line, max line, min pixel, max pixel) of the points strictly inside the given
-    limits (1-D arrays; NaN is never inside); (inf, -inf, inf, -inf) when none is."""
+    limits (2-D arrays; NaN is never inside); (inf, -inf, inf, -inf) when none is."""
     l0, l1, p0, p1 = np.inf, -np.inf, np.inf, -np.inf
-    for i in range(line.size):
-        ln, px = line[i], pixel[i]
-        if lo_line < ln < hi_line and lo_pixel < px < hi_pixel:
-            l0, l1 = min(l0, ln), max(l1, ln)
-            p0, p1 = min(p0, px), max(p1, px)
+    for i in range(line.shape[0]):
+        for j in range(line.shape[1]):
+            ln, px = line[i, j], pixel[i, j]
+            if lo_line < ln < hi_line and lo_pixel < px < hi_pixel:
+                l0, l1 = min(l0, ln), max(l1, ln)
+                p0, p1 = min(p0, px), max(p1, px)
     return l0, l1, p0, p1
+
+
+def as_2d(a: np.ndarray) -> np.ndarray:
+    """A float64 2-D view of ``a`` for the kernels (one row for 1-D, rows of the last axis
+    beyond 2-D; copies only to change the type or to flatten more dimensions)."""
+    a = np.asarray(a, dtype=np.float64)
+    return a.reshape(1, -1) if a.ndim < 2 else a if a.ndim == 2 else a.reshape(-1, a.shape[-1])
 
 
 @_jit

@@ -141,16 +141,15 @@ class GrdGeometry:
     def _pixel_compiled(self, line: np.ndarray, rng: np.ndarray) -> np.ndarray:
         """:meth:`pixel_of` in one compiled pass: the same fit per record, over the ranges
         of all the points (a block's: a few tens of kilometres at most)."""
-        flat_l = np.ascontiguousarray(line).ravel()
-        flat_r = np.ascontiguousarray(rng).ravel()
-        out = np.full(flat_l.size, np.nan)
-        l0, l1, r0, r1 = kernels.coordinate_bounds(flat_l, flat_r, -np.inf, np.inf,
+        line2, rng2 = kernels.as_2d(line), kernels.as_2d(rng)
+        out = np.full(line2.shape, np.nan)
+        l0, l1, r0, r1 = kernels.coordinate_bounds(line2, rng2, -np.inf, np.inf,
                                                    -np.inf, np.inf)
         if l0 <= l1:
             k0, k1 = self._nearest(self.t_first + np.array([l0, l1]) * self.ati)
             mid, half = 0.5 * (r0 + r1), max(0.5 * (r1 - r0), 0.5)
             coef = np.array([self._record_series(k, mid, half) for k in range(k0, k1 + 1)])
-            kernels.fitted_pixel(flat_l, flat_r, self.t_first, self.ati, self.conv_time,
+            kernels.fitted_pixel(line2, rng2, self.t_first, self.ati, self.conv_time,
                                  int(k0), coef, mid, half, self.rps, out)
         return out.reshape(line.shape)
 
