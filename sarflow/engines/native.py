@@ -240,13 +240,13 @@ class _Scene:
         slant range, look angle and the across-track order key; ``pixel`` only over
         ``inner`` (default: the whole window), where the output needs it."""
         h = self.heights(window)
-        fin = np.isfinite(h)
         inner = inner or (slice(None), slice(None))
-        if not fin.any():
+        with np.errstate(invalid="ignore"):  # all NaN: no terrain
+            hmin, hmax = float(np.fmin.reduce(h, axis=None)), float(np.fmax.reduce(h, axis=None))
+        if not np.isfinite(hmin):
             nan = np.full(h.shape, np.nan)
             return {"height": h, "line": nan, "pixel": nan[inner], "range": nan, "look": nan,
                     "order": nan}
-        hmin, hmax = float(h[fin].min()), float(h[fin].max())
         lut = GeometryLUT.build(self.grid, window, hmin, hmax, self.node_geometry,
                                 stride=int(self.opts.lut_stride))
         geo = lut.evaluate(h, at={"order": ("range", hmin)})
