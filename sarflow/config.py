@@ -159,7 +159,7 @@ class NativeSettings(_Strict):
     threads: int = Field(1, ge=1)
     """Blocks processed at once (the preprocess stage runs scenes in parallel instead)."""
     zlevel: int = Field(1, ge=1, le=9)
-    """DEFLATE level of the output (1: fast, 2x quicker than 6)."""
+    """Compression level of the output (ZSTD, or DEFLATE where GDAL lacks ZSTD; 1: fast)."""
 
     RESOURCE_KEYS: ClassVar[tuple[str, ...]] = ("threads", "zlevel")
     """How the engine runs, not what it computes: left out of the scenes' provenance."""

@@ -300,6 +300,14 @@ def _tag_value(v: object) -> str:
         return str(v)
 
 
+def merge_options(base: Sequence[str], extra: Sequence[str]) -> list[str]:
+    """GTiff creation options ``base`` with those of ``extra`` replacing the same keys
+    (GDAL reads the first ``KEY=`` of a list, so appending would not override)."""
+    merged = {o.split("=", 1)[0].upper(): o for o in base}
+    merged.update({o.split("=", 1)[0].upper(): o for o in extra})
+    return list(merged.values())
+
+
 class RasterWriter:
     """Write a float32 GeoTIFF window by window, atomically.
 
@@ -312,7 +320,7 @@ class RasterWriter:
                  tags: Mapping[str, object] | None = None, dtype: str = "float32",
                  nodata: float | None = float("nan"), options: Sequence[str] = ()) -> None:
         self.path = Path(path)
-        self.options = tuple(options)  # extra GTiff creation options, e.g. ZLEVEL=1
+        self.options = tuple(options)  # GTiff creation options replacing the defaults
         self.grid = grid
         self.count = count
         self.descriptions = list(descriptions or [])
@@ -331,9 +339,10 @@ class RasterWriter:
         self._ctx = atomic_path(self.path)
         tmp = self._ctx.__enter__()
         gdt = gdal_array.NumericTypeCodeToGDALTypeCode(np.dtype(self.dtype))
-        opts = list(GTIFF_OPTIONS) + list(self.options)
+        opts = list(GTIFF_OPTIONS)
         if not np.issubdtype(np.dtype(self.dtype), np.floating):
             opts = [o for o in opts if not o.startswith("PREDICTOR")] + ["PREDICTOR=2"]
+        opts = merge_options(opts, self.options)
         ds = gdal.GetDriverByName("GTiff").Create(str(tmp), self.grid.width, self.grid.height,
                                                   self.count, gdt, options=opts)
         ds.SetGeoTransform(self.grid.geotransform)

@@ -175,3 +175,53 @@ def test_layover_shadow_grid_prefilter_is_exact() -> None:
     lay_cols = cols[(full & LAYOVER) > 0]
     sha_cols = cols[(full & SHADOW) > 0]
     assert np.median(lay_cols) < 250 < np.median(sha_cols)
+
+
+def test_eroded_blocks_match_eroding_the_written_file(tmp_path) -> None:
+    """Erosion of blocks as they come (the native engine) gives the pixels of eroding the
+    written output (the SNAP engine), whatever the blocking, and keeps the grid's edges."""
+    from sarflow.engines.footprint import erode_output, eroded_blocks
+    from sarflow.grid import read_raster, write_raster
+
+    grid = Grid(col0=1000, row0=2000, width=70, height=53)
+    rng = np.random.default_rng(3)
+    data = rng.uniform(0.01, 1.0, size=(3, grid.height, grid.width)).astype(np.float32)
+    data[:, :, :9] = np.nan            # the scene ends 9 columns in
+    data[:2, 30:33, 40:44] = np.nan    # a hole
+    data[0, 10:12, 20:25] = np.nan     # one band missing: still inside
+    write_raster(tmp_path / "raw.tif", data, grid)
+    erode_output(tmp_path / "raw.tif", tmp_path / "eroded.tif", 3, block=16)
+    want = read_raster(tmp_path / "eroded.tif")
+    assert np.isnan(want[:, :, :12]).all() and np.isfinite(want[1:, :, 12:29]).all()
+    for size in (8, 16, 64, 100):
+        got = np.full_like(data, -1.0)
+        blocks = ((w, data[:, w.row:w.row + w.height, w.col:w.col + w.width].copy())
+                  for w in grid.blocks(size))
+        for w, d in eroded_blocks(blocks, grid, 3):
+            got[:, w.row:w.row + w.height, w.col:w.col + w.width] = d
+        np.testing.assert_array_equal(got, want)
+
+
+def test_output_options_replace_the_defaults(tmp_path) -> None:
+    """The engine's GTiff options override the writer's defaults key by key (GDAL reads
+    the first of a repeated key) and give back the same float32 values, NaN included."""
+    from osgeo import gdal
+
+    from sarflow.config import NativeSettings
+    from sarflow.engines.native import output_options
+    from sarflow.grid import RasterWriter, merge_options, read_raster
+
+    assert merge_options(["COMPRESS=DEFLATE", "PREDICTOR=3", "TILED=YES"],
+                         ["predictor=1", "ZLEVEL=2"]) == ["COMPRESS=DEFLATE", "predictor=1",
+                                                           "TILED=YES", "ZLEVEL=2"]
+    grid = Grid(col0=1000, row0=2000, width=300, height=270)
+    data = np.random.default_rng(0).uniform(0, 1, (2, 270, 300)).astype(np.float32)
+    data[0, :5] = np.nan
+    with RasterWriter(tmp_path / "o.tif", grid, 2, ["a", "b"],
+                      options=output_options(NativeSettings())) as w:
+        w.write(data)
+    np.testing.assert_array_equal(read_raster(tmp_path / "o.tif"), data)
+    ds = gdal.Open(str(tmp_path / "o.tif"))
+    structure = ds.GetMetadata("IMAGE_STRUCTURE")
+    assert structure["COMPRESSION"] == "ZSTD" and structure["INTERLEAVE"] == "BAND"
+    assert "PREDICTOR" not in structure or structure["PREDICTOR"] == "1"

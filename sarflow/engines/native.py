@@ -21,11 +21,16 @@ switches polynomial between annotation records, is applied per pixel.  The layov
 shadow mask compares slant ranges and look angles along zero-Doppler lines; a halo around
 each block gives mountains outside the block their say.  Memory follows the block size
 (about 1 GB for 25 Mpx with the default 1024); ``threads`` > 1 runs blocks in parallel.
+The scene border is eroded on the blocks as they come (``edge_erosion_px``), so the
+output is written once.  The per-pixel loops run as numba kernels when numba is
+installed (:mod:`sarflow.sentinel1.kernels`), as numpy otherwise: the same values to
+float32 rounding.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -38,6 +43,7 @@ from ..config import NativeSettings
 from ..dem import DemSampler
 from ..errors import InputError, ProcessingError, SarflowError
 from ..grid import Grid, RasterWriter, Window
+from ..sentinel1 import kernels
 from ..sentinel1.layover import (CLEAR, LAYOVER, SHADOW, layover_shadow,  # noqa: F401
                                  layover_shadow_grid, metres_per_pixel)
 from ..sentinel1.lookup import CoordsFn, GeometryLUT, upsample  # noqa: F401 (re-exported)
@@ -112,9 +118,18 @@ def calibrate(power: np.ndarray, lut: np.ndarray, clip: str = "floor",
 # helpers
 # ------------------------------------------------------------------------------------
 
-def resample(img: np.ndarray, line: np.ndarray, pixel: np.ndarray) -> np.ndarray:
-    """Bilinear samples (float32) of ``img`` at fractional (line, pixel), integers at pixel
-    centres; NaN outside the image or next to a NaN pixel."""
+def resample(img: np.ndarray, line: np.ndarray, pixel: np.ndarray,
+             origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Bilinear samples (float32) of ``img``, an image window starting at ``origin``, at
+    fractional image (line, pixel), integers at pixel centres; NaN outside the window or
+    next to a NaN pixel."""
+    if kernels.COMPILED:
+        line2 = kernels.as_2d(line)
+        out = np.empty(line2.shape, dtype=np.float32)
+        kernels.bilinear_at(np.ascontiguousarray(img, dtype=np.float32), line2,
+                            kernels.as_2d(pixel), float(origin[0]), float(origin[1]), out)
+        return out.reshape(np.shape(line))
+    line, pixel = line - origin[0], pixel - origin[1]
     h, w = img.shape
     ok = (line >= 0) & (pixel >= 0) & (line <= h - 1) & (pixel <= w - 1)
     out = np.full(line.shape, np.nan, dtype=np.float32)
@@ -136,18 +151,39 @@ def resample(img: np.ndarray, line: np.ndarray, pixel: np.ndarray) -> np.ndarray
 def image_window(line: np.ndarray, pixel: np.ndarray, shape: tuple[int, int], margin: int = 2
                  ) -> Window | None:
     """The image window (lines x pixels) covering the finite coordinates plus a margin."""
-    ok = np.isfinite(line) & np.isfinite(pixel)
-    ok &= (line > -margin) & (line < shape[0] - 1 + margin)
-    ok &= (pixel > -margin) & (pixel < shape[1] - 1 + margin)
-    if not ok.any():
-        return None
-    l0 = max(int(np.floor(line[ok].min())) - margin, 0)
-    l1 = min(int(np.ceil(line[ok].max())) + margin + 1, shape[0])
-    p0 = max(int(np.floor(pixel[ok].min())) - margin, 0)
-    p1 = min(int(np.ceil(pixel[ok].max())) + margin + 1, shape[1])
+    lims = (-margin, shape[0] - 1 + margin, -margin, shape[1] - 1 + margin)
+    if kernels.COMPILED:
+        lmin, lmax, pmin, pmax = kernels.coordinate_bounds(
+            kernels.as_2d(line), kernels.as_2d(pixel), *map(float, lims))
+        if not lmin <= lmax:
+            return None
+    else:
+        with np.errstate(invalid="ignore"):
+            ok = (line > lims[0]) & (line < lims[1]) & (pixel > lims[2]) & (pixel < lims[3])
+        if not ok.any():
+            return None
+        lmin, lmax = float(line[ok].min()), float(line[ok].max())
+        pmin, pmax = float(pixel[ok].min()), float(pixel[ok].max())
+    l0 = max(int(np.floor(lmin)) - margin, 0)
+    l1 = min(int(np.ceil(lmax)) + margin + 1, shape[0])
+    p0 = max(int(np.floor(pmin)) - margin, 0)
+    p1 = min(int(np.ceil(pmax)) + margin + 1, shape[1])
     if l1 <= l0 or p1 <= p0:
         return None
     return Window(l0, p0, l1 - l0, p1 - p0)
+
+
+def code_band(line: np.ndarray, pixel: np.ndarray, codes: np.ndarray, shape: tuple[int, int]
+              ) -> np.ndarray:
+    """The layover/shadow band (float32): ``codes`` where (line, pixel) lies inside an
+    image of ``shape`` and the code is known, NaN elsewhere."""
+    if kernels.COMPILED:
+        out = np.empty(codes.shape, dtype=np.float32)
+        kernels.code_band(line, pixel, codes, shape[0], shape[1], out)
+        return out
+    with np.errstate(invalid="ignore"):
+        inside = (line >= 0) & (line <= shape[0] - 1) & (pixel >= 0) & (pixel <= shape[1] - 1)
+    return np.where(inside & (codes != 255), codes, np.nan).astype(np.float32)
 
 
 def look_angle(sat: np.ndarray, xyz: np.ndarray) -> np.ndarray:
@@ -186,15 +222,16 @@ class _Scene:
     # -- geometry -------------------------------------------------------------------------
     def node_geometry(self, lat: np.ndarray, lon: np.ndarray, h: np.ndarray
                       ) -> dict[str, np.ndarray]:
-        """Exact line, slant range and look angle of points (the lookup table's nodes)."""
+        """Exact line, slant range and look angle of points (the lookup table's nodes):
+        one zero-Doppler solution, the line as :meth:`image_coordinates` makes it."""
         from ..sentinel1 import geodetic_to_ecef, zero_doppler
+        from ..sentinel1.radar import image_line
 
-        line, _ = self.geom.image_coordinates(lat, lon, h)
+        g = self.geom
         xyz = geodetic_to_ecef(lat, lon, h)
-        orbit = self.geom.fast_orbit
-        t_mid = self.geom.t_first + 0.5 * self.shape[0] * self.geom.ati
-        t, rng = zero_doppler(orbit, xyz, t0=t_mid)
-        look = look_angle(orbit.position(t), xyz)
+        t, rng = zero_doppler(g.fast_orbit, xyz, t0=g.t_first + 0.5 * g.swath.lines * g.ati)
+        line = image_line(t, rng, g.t_first, g.ati, g.line_offset, g.bistatic)
+        look = look_angle(g.fast_orbit.position(t), xyz)
         return {"line": line, "range": rng, "look": look}
 
     def block_geometry(self, window: Window, inner: tuple[slice, slice] | None = None
@@ -203,18 +240,16 @@ class _Scene:
         slant range, look angle and the across-track order key; ``pixel`` only over
         ``inner`` (default: the whole window), where the output needs it."""
         h = self.heights(window)
-        fin = np.isfinite(h)
         inner = inner or (slice(None), slice(None))
-        if not fin.any():
+        with np.errstate(invalid="ignore"):  # all NaN: no terrain
+            hmin, hmax = float(np.fmin.reduce(h, axis=None)), float(np.fmax.reduce(h, axis=None))
+        if not np.isfinite(hmin):
             nan = np.full(h.shape, np.nan)
             return {"height": h, "line": nan, "pixel": nan[inner], "range": nan, "look": nan,
                     "order": nan}
-        hmin, hmax = float(h[fin].min()), float(h[fin].max())
         lut = GeometryLUT.build(self.grid, window, hmin, hmax, self.node_geometry,
                                 stride=int(self.opts.lut_stride))
-        geo = lut.evaluate(h)
-        geo["order"] = lut.at_height(hmin, "range")
-        geo["order"][~fin] = np.nan
+        geo = lut.evaluate(h, at={"order": ("range", hmin)})
         geo["height"] = h
         geo["pixel"] = self.geom.pixel_of(geo["line"][inner], geo["range"][inner])
         return geo
@@ -234,7 +269,10 @@ class _Scene:
             glon, glat = self.grid.lonlat(window.row + np.arange(nr)[:, None] * step,
                                           window.col + np.arange(nc)[None, :] * step)
             und = geoid_undulation(*np.broadcast_arrays(glat, glon))
-            h += upsample(und, step, window.height, window.width)
+            if kernels.COMPILED:
+                kernels.add_upsampled(und, step, h)
+            else:
+                h += upsample(und, step, window.height, window.width)
         return h
 
     # -- radiometry -----------------------------------------------------------------------
@@ -273,20 +311,15 @@ class _Scene:
         geo = self.block_geometry(ext, inner)
         codes = layover_shadow_grid(geo, metres_per_pixel(self.grid), self.reach)
         line, pixel = geo["line"][inner], geo["pixel"]
-        lines, pixels = self.shape
-        inside = (np.isfinite(line) & np.isfinite(pixel) & (line >= 0) & (line <= lines - 1)
-                  & (pixel >= 0) & (pixel <= pixels - 1))
-        out = np.full((len(self.pols) + 1, block.height, block.width), np.nan, dtype=np.float32)
-        code = codes[inner].astype(np.float32)
-        code[code == 255] = np.nan
-        out[-1] = np.where(inside, code, np.nan)
+        out = np.empty((len(self.pols) + 1, block.height, block.width), dtype=np.float32)
+        out[-1] = code_band(line, pixel, codes[inner], self.shape)
         win = image_window(line, pixel, self.shape)
         if win is None:
+            out[:-1] = np.nan
             return out
         for i, pol in enumerate(self.pols):
-            img = self.backscatter(pol, win)
-            val = resample(img, line - win.row, pixel - win.col)
-            out[i] = np.where(inside, val, np.nan)
+            # the window holds every point inside the image: NaN outside it is NaN outside
+            out[i] = resample(self.backscatter(pol, win), line, pixel, (win.row, win.col))
         return out
 
 
@@ -397,15 +430,14 @@ class NativeEngine:
             bands = [b.replace("sigma0_", f"{opts.calibration}_") for b in bands]
         from . import footprint
 
-        erode = int(opts.edge_erosion_px)
-        target = footprint.staging_path(job.output) if erode else job.output
+        blocks = _run_blocks(scene, int(opts.block_size), opts.threads)
+        if opts.edge_erosion_px:
+            blocks = footprint.eroded_blocks(blocks, job.grid, int(opts.edge_erosion_px))
         try:
-            with RasterWriter(target, job.grid, len(bands), bands, _tags(scene, job),
-                              options=(f"ZLEVEL={int(opts.zlevel)}",)) as w:
-                for block, data in _run_blocks(scene, int(opts.block_size), opts.threads):
+            with RasterWriter(job.output, job.grid, len(bands), bands, _tags(scene, job),
+                              options=output_options(opts)) as w:
+                for block, data in blocks:
                     w.write(data, block)
-            if erode:
-                footprint.erode_output(target, job.output, erode)
         except SarflowError:
             raise
         except (MemoryError, RuntimeError) as exc:
@@ -421,15 +453,31 @@ class NativeEngine:
                            notes=list(scene.notes))
 
 
+def output_options(opts: NativeSettings) -> tuple[str, ...]:
+    """GTiff options of the engine's output: ZSTD at level ``zlevel``, band-interleaved,
+    without a predictor (a third of DEFLATE's time to write and read, and smaller: the
+    noisy float mantissas of sigma0 do not compress and ZSTD passes them through at once,
+    the layover band's tiles compress to nothing); DEFLATE where GDAL lacks ZSTD."""
+    level = int(opts.zlevel)
+    if not _gtiff_has("ZSTD"):
+        return (f"ZLEVEL={level}", "PREDICTOR=1")
+    return ("COMPRESS=ZSTD", f"ZSTD_LEVEL={level}", "PREDICTOR=1", "INTERLEAVE=BAND")
+
+
+@functools.lru_cache(maxsize=None)
+def _gtiff_has(codec: str) -> bool:
+    """Whether this GDAL's GTiff driver can write ``codec``."""
+    from osgeo import gdal
+
+    options = gdal.GetDriverByName("GTiff").GetMetadataItem("DMD_CREATIONOPTIONLIST") or ""
+    return f"<Value>{codec}</Value>" in options
+
+
 def _run_blocks(scene: _Scene, size: int, threads: int) -> Iterator[tuple[Window, np.ndarray]]:
     """(block, bands) over the grid, row-major; with ``threads`` > 1, that many blocks at a
-    time in a thread pool (numpy and GDAL release the GIL), smaller blocks when the grid
-    has fewer than ``threads`` of them.  Memory: ``threads`` blocks at once."""
-    grid = scene.grid
-    if threads > 1:
-        per_side = math.ceil(math.sqrt(threads))
-        size = max(128, min(size, math.ceil(max(grid.height, grid.width) / per_side)))
-    blocks = list(grid.blocks(size))
+    time in a thread pool (numpy, GDAL and the kernels release the GIL).  Memory:
+    ``threads`` blocks at once."""
+    blocks = _blocks(scene.grid, size, threads)
     if threads == 1:
         for block in blocks:
             yield block, scene.block(block)
@@ -440,6 +488,18 @@ def _run_blocks(scene: _Scene, size: int, threads: int) -> Iterator[tuple[Window
         for i in range(0, len(blocks), threads):
             chunk = blocks[i:i + threads]
             yield from zip(chunk, pool.map(scene.block, chunk))
+
+
+def _blocks(grid: Grid, size: int, threads: int) -> list[Window]:
+    """Blocks of at most ``size`` x ``size`` pixels, row-major; when the grid has fewer
+    than ``threads`` of them, strips of rows instead, one per thread (full-width strips
+    carry less layover halo than square blocks)."""
+    blocks = list(grid.blocks(size))
+    if threads <= 1 or len(blocks) >= threads:
+        return blocks
+    rows = max(64, math.ceil(grid.height / threads))
+    return [Window(r, c, min(rows, grid.height - r), min(size, grid.width - c))
+            for r in range(0, grid.height, rows) for c in range(0, grid.width, size)]
 
 
 def _write_log(job: SceneJob, scene: _Scene, seconds: float) -> None:

@@ -7,7 +7,9 @@ an orbit's epoch when it needs them.
 from __future__ import annotations
 
 import datetime as _dt
+import operator
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 from lxml import etree
@@ -43,6 +45,34 @@ def _opt_float(el: etree._Element, path: str) -> float:
 
 def _floats(text: str | None) -> np.ndarray:
     return np.array(text.split(), dtype=np.float64) if text and text.strip() else np.zeros(0)
+
+
+class LazyFloats(Sequence):
+    """Number lists kept as their element text and parsed on first access: calibration and
+    noise vectors hold hundreds of thousands of numbers, of which one image window needs
+    a few vectors of one kind."""
+
+    def __init__(self, texts: list[str | None], what: str) -> None:
+        self._texts = texts
+        self._parsed: dict[int, np.ndarray] = {}
+        self._what = what
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = operator.index(i)
+        i = i + len(self) if i < 0 else i
+        values = self._parsed.get(i)
+        if values is None:
+            try:
+                values = self._parsed[i] = _floats(self._texts[i])
+            except ValueError:
+                raise CorruptInputError(f"{self._what}: vector {i} holds something other "
+                                        "than numbers; fetch the product again") from None
+        return values
 
 
 def _times(values: list[str]) -> np.ndarray:
@@ -82,8 +112,8 @@ class VectorList:
 
     line: np.ndarray  # (n,)
     azimuth_time: np.ndarray  # (n,) datetime64[ns]
-    pixel: list[np.ndarray]  # n arrays of range sample positions
-    values: dict[str, list[np.ndarray]]  # name -> n arrays matching pixel
+    pixel: Sequence[np.ndarray]  # n arrays of range sample positions
+    values: dict[str, Sequence[np.ndarray]]  # name -> n arrays matching pixel
 
 
 @dataclass(frozen=True)
@@ -197,7 +227,11 @@ def _grid(root: etree._Element, what: str) -> GeolocationGrid:
         raise CorruptInputError(f"{what}: empty geolocation grid")
 
     def col(tag: str) -> np.ndarray:
-        return np.array([float(p.findtext(tag, "nan")) for p in pts])
+        texts = root.xpath(f"geolocationGrid/geolocationGridPointList/"
+                           f"geolocationGridPoint/{tag}/text()")  # one C call for all points
+        if len(texts) == len(pts):
+            return np.array(texts, dtype=np.float64)
+        return np.array([float(p.findtext(tag, "nan")) for p in pts])  # some lack the tag
 
     return GeolocationGrid(
         line=col("line"), pixel=col("pixel"),
@@ -223,14 +257,13 @@ def _conversions(root: etree._Element, what: str) -> Conversions:
 
 
 def _vector_list(vectors: list, names: dict[str, str], what: str) -> VectorList:
-    values: dict[str, list[np.ndarray]] = {k: [] for k in names}
-    for v in vectors:
-        for key, tag in names.items():
-            values[key].append(_floats(v.findtext(tag)))
+    """Vectors with their number lists parsed when first used (:class:`LazyFloats`)."""
+    values = {key: LazyFloats([v.findtext(tag) for v in vectors], what)
+              for key, tag in names.items()}
     return VectorList(
         line=np.array([float(_text(v, "line", what)) for v in vectors]),
         azimuth_time=_times([_text(v, "azimuthTime", what) for v in vectors]),
-        pixel=[_floats(v.findtext("pixel")) for v in vectors], values=values)
+        pixel=LazyFloats([v.findtext("pixel") for v in vectors], what), values=values)
 
 
 def parse_calibration(data: bytes, what: str) -> tuple[VectorList, float]:

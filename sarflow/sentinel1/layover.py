@@ -26,9 +26,12 @@ import math
 
 import numpy as np
 
+from . import kernels
 from .geometry import A as WGS84_A, E2 as WGS84_E2
 
 CLEAR, LAYOVER, SHADOW = 0, 1, 2
+TOL_RANGE = 3.0
+"""Slant range reversals (m) below which points of one binned line count as jitter."""
 
 
 def metres_per_pixel(grid) -> tuple[float, float]:
@@ -43,7 +46,7 @@ def metres_per_pixel(grid) -> tuple[float, float]:
 
 
 def layover_shadow(line: np.ndarray, slant_range: np.ndarray, look: np.ndarray,
-                   order: np.ndarray, tol_range: float = 3.0, tol_look: float | None = None
+                   order: np.ndarray, tol_range: float = TOL_RANGE, tol_look: float | None = None
                    ) -> np.ndarray:
     """Layover/shadow codes (0 clear, 1 layover, 2 shadow, 3 both; 255 unknown) of points.
 
@@ -69,6 +72,10 @@ def layover_shadow(line: np.ndarray, slant_range: np.ndarray, look: np.ndarray,
     idx = np.flatnonzero(ok)
     if tol_look is None:
         tol_look = tol_range / float(np.mean(rng[idx]))
+    if kernels.COMPILED:
+        kernels.layover_codes(*(np.ascontiguousarray(a) for a in (line, rng, lk, order)),
+                              idx, float(tol_range), float(tol_look), codes)
+        return codes.reshape(shape)
     bins = np.rint(line[idx])
     bins -= bins.min()
     o = order[idx] - order[idx].min()
@@ -107,42 +114,73 @@ def layover_shadow_grid(geo: dict[str, np.ndarray], pixel_m: tuple[float, float]
     :data:`STEEP`) and that lie within ``reach`` metres across track of one can be in
     layover or shadow (a reversal needs a steep stretch between the two points, and
     spans at most relief / tan(incidence) or relief * tan(incidence) of ground); all
-    other pixels are clear (255 where the geometry is unknown).
+    other pixels are clear (255 where the geometry is unknown).  Across track, lines are
+    cut into cells ``reach`` wide: a pixel is sorted when a cell next to its own (or its
+    own) holds a steep pixel of the lines next door.
     """
-    h = geo["height"]
+    keys = ("line", "range", "look", "order")
+    if kernels.COMPILED:
+        return _layover_shadow_grid_compiled(geo, pixel_m, reach)
+    ok = np.isfinite(geo["line"])
+    for k in keys[1:]:
+        ok &= np.isfinite(geo[k])
+    codes = np.where(ok, np.uint8(CLEAR), np.uint8(255))
+    steep = _steep(geo["height"], pixel_m) & ok
+    if not steep.any():
+        return codes
+    sel = _near_steep(geo["line"], geo["order"], ok, steep, reach)
+    codes[sel] = layover_shadow(*(geo[k][sel] for k in keys))
+    return codes
+
+
+def _layover_shadow_grid_compiled(geo: dict[str, np.ndarray], pixel_m: tuple[float, float],
+                                  reach: float) -> np.ndarray:
+    """:func:`layover_shadow_grid` through one kernel call (:func:`kernels.layover_grid`):
+    the same selection, the codes of the selected points computed in place."""
+    arrays = [np.ascontiguousarray(geo[k]) for k in ("height", "line", "range", "look", "order")]
+    codes = np.empty(arrays[0].shape, dtype=np.uint8)
+    width = reach if np.isfinite(reach) and reach > 0 else np.inf
+    kernels.layover_grid(*arrays, STEEP * pixel_m[0], STEEP * pixel_m[1], float(width),
+                         TOL_RANGE, codes)
+    return codes
+
+
+def _steep(h: np.ndarray, pixel_m: tuple[float, float]) -> np.ndarray:
+    """Pixels next to a height step steeper than :data:`STEEP` along either grid axis."""
     ny, nx = pixel_m
+    steep = np.zeros(h.shape, dtype=bool)
     with np.errstate(invalid="ignore"):
         gy = np.abs(np.diff(h, axis=0)) > STEEP * ny
         gx = np.abs(np.diff(h, axis=1)) > STEEP * nx
-    steep = np.zeros(h.shape, dtype=bool)
     steep[:-1] |= gy
     steep[1:] |= gy
     steep[:, :-1] |= gx
     steep[:, 1:] |= gx
-    keys = ("line", "range", "look", "order")
-    ok = np.logical_and.reduce([np.isfinite(geo[k]) for k in keys])
-    codes = np.where(ok, np.uint8(CLEAR), np.uint8(255))
-    steep &= ok
-    if not steep.any():
-        return codes
-    bins = np.rint(np.where(ok, geo["line"], 0.0)).astype(np.int64)
-    b0 = int(bins[ok].min()) - 1
-    b = bins - b0
-    nb = int(b[ok].max()) + 2
-    order = geo["order"]
-    lo = np.full(nb, np.inf)
-    hi = np.full(nb, -np.inf)
-    np.minimum.at(lo, b[steep], order[steep])
-    np.maximum.at(hi, b[steep], order[steep])
-    lo[1:] = np.minimum(lo[1:], lo[:-1].copy())  # steep stretches of the lines next door
-    lo[:-1] = np.minimum(lo[:-1], lo[1:].copy())
-    hi[1:] = np.maximum(hi[1:], hi[:-1].copy())
-    hi[:-1] = np.maximum(hi[:-1], hi[1:].copy())
-    bb = np.where(ok, b, 0)
-    with np.errstate(invalid="ignore"):
-        sel = ok & (order >= lo[bb] - reach) & (order <= hi[bb] + reach)
-    codes[sel] = layover_shadow(*(geo[k][sel] for k in keys))
-    return codes
+    return steep
+
+
+def _near_steep(line: np.ndarray, order: np.ndarray, ok: np.ndarray, steep: np.ndarray,
+                reach: float) -> np.ndarray:
+    """Valid pixels within ``reach`` across track of a steep pixel of their zero-Doppler
+    line or the lines next to it (by cells ``reach`` wide: a superset)."""
+    width = reach if np.isfinite(reach) and reach > 0 else np.inf
+    b = np.rint(line[ok]).astype(np.int64)
+    o = order[ok]
+    b -= b.min() - 1
+    c = np.zeros(o.shape, dtype=np.int64) if not np.isfinite(width) else \
+        np.floor((o - o.min()) / width).astype(np.int64) + 1
+    cells = np.zeros((int(b.max()) + 2, int(c.max()) + 2), dtype=bool)
+    st = steep[ok]
+    cells[b[st], c[st]] = True
+    grown = cells.copy()  # 3 x 3 dilation: the lines and the cells next door
+    grown[1:] |= cells[:-1]
+    grown[:-1] |= cells[1:]
+    wide = grown.copy()
+    wide[:, 1:] |= grown[:, :-1]
+    wide[:, :-1] |= grown[:, 1:]
+    sel = np.zeros(ok.shape, dtype=bool)
+    sel[ok] = wide[b, c]
+    return sel
 
 
 def _shift_fwd(cum: np.ndarray, starts: np.ndarray, fill: float) -> np.ndarray:

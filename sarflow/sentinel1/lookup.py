@@ -5,20 +5,22 @@ Solving zero Doppler for every pixel at its own height is the costly part of ter
 geocoding.  Both users solve it exactly at coarse nodes and a few heights spanning the
 terrain, fit a polynomial in height per node (:func:`height_coefficients`) and
 interpolate across: the native engine through :class:`GeometryLUT` (nodes every
-``stride`` lattice pixels, Chebyshev-Lobatto heights, degree by relief, float32
-evaluation per block), the simulator on its DEM with three heights (a quadratic) and
-dense interpolation weights, since it also needs the coarse gradients.
+``stride`` lattice pixels, Chebyshev-Lobatto heights, degree by relief, evaluated per
+block in one compiled pass, or in float32 numpy without numba), the simulator on its
+DEM with three heights (a quadratic) and dense interpolation weights, since it also
+needs the coarse gradients.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
 from ..grid import Grid, Window
+from . import kernels
 
 
 def height_coefficients(values: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -115,14 +117,28 @@ class GeometryLUT:
         return upsample(nodes, self.stride, self.window.height, self.window.width) \
             + self.offset.get(name, 0.0)
 
-    def evaluate(self, height: np.ndarray, names: Iterable[str] | None = None
-                 ) -> dict[str, np.ndarray]:
+    def evaluate(self, height: np.ndarray, names: Iterable[str] | None = None,
+                 at: Mapping[str, tuple[str, float]] | None = None) -> dict[str, np.ndarray]:
         """Quantities at every pixel of the window for heights ``height`` (window-shaped, or
-        a scalar); NaN height gives NaN."""
+        a scalar); NaN height gives NaN.  ``at``: more outputs, each a quantity at one
+        height (``{"order": ("range", 100.0)}``), NaN where ``height`` is."""
         h, w = self.window.height, self.window.width
-        u = ((np.asarray(height, dtype=np.float64) - self.h_mid) / self.h_half).astype(np.float32)
+        names = list(names or self.coef)
+        height = np.asarray(height, dtype=np.float64)
+        if kernels.COMPILED:
+            return self._evaluate_compiled(np.broadcast_to(height, (h, w)), names, at or {})
+        out = self._evaluate_numpy(height, names)
+        for key, (name, fixed) in (at or {}).items():
+            out[key] = self.at_height(fixed, name)
+            out[key][np.isnan(np.broadcast_to(height, (h, w)))] = np.nan
+        return out
+
+    def _evaluate_numpy(self, height: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+        """:meth:`evaluate` with numpy: residuals in float32, separable upsampling."""
+        h, w = self.window.height, self.window.width
+        u = ((height - self.h_mid) / self.h_half).astype(np.float32)
         out = {}
-        for name in names or self.coef:
+        for name in names:
             c = self.coef[name].astype(np.float32)
             acc = upsample(c[-1], self.stride, h, w)
             for i in range(c.shape[0] - 2, -1, -1):
@@ -130,3 +146,19 @@ class GeometryLUT:
                 acc += upsample(c[i], self.stride, h, w)
             out[name] = acc.astype(np.float64) + self.offset.get(name, 0.0)
         return out
+
+    def _evaluate_compiled(self, height: np.ndarray, names: list[str],
+                           at: Mapping[str, tuple[str, float]] | None = None
+                           ) -> dict[str, np.ndarray]:
+        """:meth:`evaluate` in one compiled pass (float64 throughout)."""
+        at = at or {}
+        quantities = names + [name for name, _ in at.values()]
+        coef = np.stack([self.coef[n] for n in quantities]).astype(np.float64)
+        for i, n in enumerate(quantities):
+            coef[i, 0] += self.offset.get(n, 0.0)
+        fixed = np.array([np.nan] * len(names)
+                         + [(h - self.h_mid) / self.h_half for _, h in at.values()])
+        out = np.empty((len(quantities),) + height.shape)
+        kernels.lut_evaluate(coef, self.stride, np.ascontiguousarray(height), self.h_mid,
+                             self.h_half, fixed, out)
+        return dict(zip(names + list(at), out))

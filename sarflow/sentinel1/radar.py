@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from .annotation import Swath
 from .geometry import C, geodetic_to_ecef, range_doppler_to_ground, zero_doppler
 from .orbit import Orbit, PolyOrbit
@@ -122,6 +123,8 @@ class GrdGeometry:
         line = np.asarray(line, dtype=np.float64)
         rng = np.asarray(slant_range, dtype=np.float64)
         line, rng = np.broadcast_arrays(line, rng)
+        if kernels.COMPILED:
+            return self._pixel_compiled(line, rng)
         out = np.full(line.shape, np.nan)
         ok = np.isfinite(line) & np.isfinite(rng)
         if not ok.any():
@@ -134,6 +137,29 @@ class GrdGeometry:
             vals[m] = self._record_ground_range(int(kk), r[m])
         out[ok] = vals / self.rps
         return out
+
+    def _pixel_compiled(self, line: np.ndarray, rng: np.ndarray) -> np.ndarray:
+        """:meth:`pixel_of` in one compiled pass: the same fit per record, over the ranges
+        of all the points (a block's: a few tens of kilometres at most)."""
+        line2, rng2 = kernels.as_2d(line), kernels.as_2d(rng)
+        out = np.full(line2.shape, np.nan)
+        l0, l1, r0, r1 = kernels.coordinate_bounds(line2, rng2, -np.inf, np.inf,
+                                                   -np.inf, np.inf)
+        if l0 <= l1:
+            k0, k1 = self._nearest(self.t_first + np.array([l0, l1]) * self.ati)
+            mid, half = 0.5 * (r0 + r1), max(0.5 * (r1 - r0), 0.5)
+            coef = np.array([self._record_series(k, mid, half) for k in range(k0, k1 + 1)])
+            kernels.fitted_pixel(line2, rng2, self.t_first, self.ati, self.conv_time,
+                                 int(k0), coef, mid, half, self.rps, out)
+        return out.reshape(line.shape)
+
+    def _record_series(self, k: int, mid: float, half: float) -> np.ndarray:
+        """Power series in ``(R - mid) / half`` (ascending) of the ground range of record
+        ``k`` at slant range R: the exact inverse at Chebyshev nodes, fitted."""
+        x = np.cos(np.pi * (np.arange(11) + 0.5) / 11)
+        exact = self._slant_to_ground(np.full(x.shape, k, dtype=np.intp), mid + half * x)
+        cheb = np.polynomial.chebyshev.chebfit(x, exact, _CHEB_DEGREE)
+        return np.polynomial.chebyshev.cheb2poly(cheb)
 
     def _record_ground_range(self, k: int, rng: np.ndarray) -> np.ndarray:
         """Ground range (m) of slant ranges with record ``k``'s polynomials (Chebyshev fit of
