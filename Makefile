@@ -46,6 +46,12 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt Makefile | system-deps
 	@$(PIP) uninstall -y -q sarsen xarray-sentinel rioxarray rasterio 2>/dev/null || true
 	@$(PY) -c "$$ONE_GDAL_MAIN" || \
 	  { echo "[setup] rasterio is installed in $(VENV): its wheel bundles a second GDAL; pip uninstall rasterio"; exit 1; }
+	@# numba compiles the native engine's kernels once and caches them (sarflow/sentinel1/
+	@# __pycache__): a tiny simulated event through the engine does it here, not in the demo.
+	@echo "[setup] compiling the native engine's kernels (numba, cached)"
+	@tmp=$$(mktemp -d) && $(VENV)/bin/sarflow -q simulate $$tmp/ev --size 64 --scenes-per-window 1 >/dev/null && \
+	  $(VENV)/bin/sarflow -q preprocess $$tmp/ev/event.yaml --workers 1 --no-progress >/dev/null; \
+	  rc=$$?; rm -rf $$tmp; [ $$rc = 0 ] || { echo "[setup] the native engine failed on a tiny simulated event"; exit 1; }
 	@touch $(STAMP)
 
 # sarsen and xarray-sentinel, the independent references the tests compare with, read rasters
