@@ -35,6 +35,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from sarflow.config import FINE_TUNE_LR_FACTOR  # noqa: E402
+
 from bench_realism import (cpu_model, machine, run_and_score,  # noqa: E402
                            simulated_config, with_model)
 
@@ -173,7 +175,7 @@ def write_model_card(target: Path, corpus_json: Path, datasets: list[Path],
 
 
 def new_event(root: Path, seed: int, size: tuple[int, int], scenes: int, model: dict,
-              pretrained: Path) -> dict:
+              pretrained: Path, fine_tune_lr_factor: float) -> dict:
     """Scratch vs fine-tuned vs threshold on a new hard event's validation area."""
     folder = root / f"new_hard_seed{seed}"
     t0 = time.perf_counter()
@@ -181,7 +183,8 @@ def new_event(root: Path, seed: int, size: tuple[int, int], scenes: int, model: 
     simulate_s = round(time.perf_counter() - t0, 1)
     scratch = run_and_score(cfg)
     (folder / "bench_scratch.json").write_text(json.dumps(scratch, indent=1))
-    tuned = run_and_score(with_model(cfg, {**model, "init": str(pretrained)}))
+    tuned = run_and_score(with_model(cfg, {**model, "init": str(pretrained),
+                                           "fine_tune_lr_factor": fine_tune_lr_factor}))
     (folder / "bench_fine_tuned.json").write_text(json.dumps(tuned, indent=1))
     v = {"fine_tuned": tuned["dppa_unet"]["validation"]["f1"],
          "scratch": scratch["dppa_unet"]["validation"]["f1"],
@@ -211,6 +214,9 @@ def main() -> None:
                         help="early-stopping patience of the new events' runs (scratch and "
                              "fine-tuned alike; default: the demo's, as pretraining)")
     parser.add_argument("--pretrain-minutes", type=float, default=10.0)
+    parser.add_argument("--fine-tune-lr-factor", type=float, default=FINE_TUNE_LR_FACTOR,
+                        help="fine-tuning's learning rate as a factor of the model's "
+                             "(model.fine_tune_lr_factor)")
     args = parser.parse_args()
     from sarflow.simulate.corpus import simulate_corpus
 
@@ -226,13 +232,15 @@ def main() -> None:
                                args.min_events)
     size = tuple(int(v) for v in args.new_size.split(","))
     event_model = {**model, "patience": args.patience or model["patience"]}
-    events = [new_event(root, int(s), size, args.scenes, event_model, pretrained)
+    events = [new_event(root, int(s), size, args.scenes, event_model, pretrained,
+                        args.fine_tune_lr_factor)
               for s in args.new_seeds.split(",")]
     print(json.dumps({
         "benchmark": "pretrain_finetune", "model": model, **info,
         "corpus": {"events": args.corpus, "seed": args.corpus_seed, "size": list(corpus_size),
                    "preset": "hard", "simulate_or_reuse_seconds": corpus_s},
-        "pretrain": pre, "new_event_model": event_model, "new_event_size": list(size), "scenes_per_window": args.scenes,
+        "pretrain": pre, "new_event_model": event_model,
+        "fine_tune_lr_factor": args.fine_tune_lr_factor, "new_event_size": list(size), "scenes_per_window": args.scenes,
         "new_events": events,
         "targets_met_on_all": all(e["target_scratch_0.05_met"] and e["target_threshold_0.2_met"]
                                   for e in events),
