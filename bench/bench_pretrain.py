@@ -124,9 +124,13 @@ def pretrain(corpus_json: Path, model: dict, max_minutes: float,
     result = read_result(run_dir)
     keys = ("architecture", "filters", "batch_size", "learning_rate", "epochs", "patience",
             "seed")
+    card = target.with_suffix(".json")
+    used = [Path(p).parents[2].name for p in datasets]
+    same_corpus = card.is_file() and json.loads(card.read_text())["corpus"]["used"] == used
     if result is not None and ({k: result[k] for k in keys} != {k: model[k] for k in keys}
-                               or result["max_seconds"] != 60 * max_minutes):
-        result = None      # made with other settings: pretrain again
+                               or result["max_seconds"] != 60 * max_minutes
+                               or not same_corpus):
+        result = None      # made with other settings or other events: pretrain again
     pooled = corpus / "pretrain" / "dataset"
     if result is None:
         pooled_dataset(datasets, pooled)
@@ -203,6 +207,10 @@ def main() -> None:
     parser.add_argument("--corpus", type=int, default=14)
     parser.add_argument("--corpus-seed", type=int, default=0)
     parser.add_argument("--corpus-size", default="384,384")
+    parser.add_argument("--both-passes", action=argparse.BooleanOptionalAction, default=True,
+                        help="every corpus event ascending and descending (the stacker needs "
+                             "both; --no-both-passes: the drawn passes, one-pass events left "
+                             "out)")
     parser.add_argument("--new-seeds", default="101,102")
     parser.add_argument("--new-size", default="384,768")
     parser.add_argument("--scenes", type=int, default=4)
@@ -226,7 +234,8 @@ def main() -> None:
     model = cpu_model(args.filters, args.epochs, 0)
     corpus_size = tuple(int(v) for v in args.corpus_size.split(","))
     corpus_json = simulate_corpus(args.corpus, root / "corpus", seed=args.corpus_seed,
-                                  preset="hard", size=corpus_size)
+                                  preset="hard", size=corpus_size,
+                                  both_passes=args.both_passes)
     corpus_s = round(time.perf_counter() - t0, 1)
     pretrained, pre = pretrain(corpus_json, model, args.pretrain_minutes,
                                args.min_events)
@@ -238,7 +247,8 @@ def main() -> None:
     print(json.dumps({
         "benchmark": "pretrain_finetune", "model": model, **info,
         "corpus": {"events": args.corpus, "seed": args.corpus_seed, "size": list(corpus_size),
-                   "preset": "hard", "simulate_or_reuse_seconds": corpus_s},
+                   "preset": "hard", "both_passes": args.both_passes,
+                   "simulate_or_reuse_seconds": corpus_s},
         "pretrain": pre, "new_event_model": event_model,
         "fine_tune_lr_factor": args.fine_tune_lr_factor, "new_event_size": list(size), "scenes_per_window": args.scenes,
         "new_events": events,

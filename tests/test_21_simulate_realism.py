@@ -421,3 +421,17 @@ def test_cli_simulate_corpus_writes_varied_events_and_resumes(tmp_path: Path) ->
     assert res.exit_code == 0, res.output
     assert (out / "event_001" / "event.yaml").stat().st_mtime_ns == stamp  # kept, not rewritten
     assert _digest(out) == before
+
+
+def test_corpus_both_passes_changes_only_the_passes() -> None:
+    """Corpus seed 0 draws one pass for events 0, 1, 4 and 6 of its first 8; with
+    ``both_passes`` every event has both and all other drawn settings are the same."""
+    from sarflow.simulate.corpus import corpus_settings
+
+    drawn = [corpus_settings(k, 0).to_dict() for k in range(8)]
+    both = [corpus_settings(k, 0, both_passes=True).to_dict() for k in range(8)]
+    assert [k for k, s in enumerate(drawn) if len(s["passes"]) == 1] == [0, 1, 4, 6]
+    for d, b in zip(drawn, both):
+        assert list(b["passes"]) == ["ASCENDING", "DESCENDING"]
+        assert {k: v for k, v in b.items() if k != "passes"} == {
+            k: v for k, v in d.items() if k != "passes"}
