@@ -435,3 +435,21 @@ def test_corpus_both_passes_changes_only_the_passes() -> None:
         assert list(b["passes"]) == ["ASCENDING", "DESCENDING"]
         assert {k: v for k, v in b.items() if k != "passes"} == {
             k: v for k, v in d.items() if k != "passes"}
+
+
+def test_cli_simulate_corpus_both_passes(tmp_path: Path) -> None:
+    """`--both-passes`: event 0 of corpus seed 0 (drawn: descending only) gets scenes of
+    both passes, and corpus.json says so."""
+    from click.testing import CliRunner
+
+    from sarflow.cli import cli
+
+    out = tmp_path / "corpus"
+    res = CliRunner().invoke(cli, ["simulate-corpus", "1", str(out), "--size", "40",
+                                   "--preset", "default", "--both-passes"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((out / "corpus.json").read_text())
+    s = doc["events"][0]["settings"]
+    assert doc["both_passes"] is True and list(s["passes"]) == ["ASCENDING", "DESCENDING"]
+    names = [p.name for p in (out / "event_000" / "scenes").glob("*.zip")]
+    assert len(names) == 4 * s["scenes_per_window"]
