@@ -1,25 +1,29 @@
 """Benchmark: pretraining on a simulated corpus, then fine-tuning (issue 18, "Must show" 4).
 
-1. ``sarflow.simulate.corpus`` writes ``--corpus`` (14) varied hard-preset events
-   (``--corpus-size``, 384 x 384 px); each goes through the normal preprocess and stack
-   stages (single-pass events, which the stacker refuses, are left out and listed: 10 of the
-   first 14 events of corpus seed 0 have both passes), and every 128 x 128 patch of its G1 raster (the whole event: these events are
-   not the one evaluated) becomes training data, normalised with that event's own
-   train-split statistics, as fine-tuning later normalises the new event.
+1. ``sarflow.simulate.corpus`` writes ``--corpus`` (24) varied hard-preset events
+   (``--corpus-size``, 512 x 512 px), each with both passes (``--both-passes``, the default:
+   the stacker's fused change needs both; with ``--no-both-passes`` the drawn passes are
+   kept and one-pass events are left out and listed); each goes through the normal
+   preprocess and stack stages, and every 128 x 128 patch of its G1 raster (the whole event:
+   these events are not the one evaluated) becomes training data, normalised with that
+   event's own train-split statistics, as fine-tuning later normalises the new event.
 2. DPPA-UNet (CPU-sized: the demo's settings) is pretrained on the pooled patches and
    kept as ``<corpus>/models/G1_dppa_unet-<corpus seed>-<sarflow version>.keras``.
 3. For each new event (``--new-seeds``, hard preset, not in the corpus) the normal stages
    run twice with the same settings and seed: trained from scratch on the event's training
-   area, and fine-tuned from the pretrained model (``model.init``).  Both are scored on the
+   area, and fine-tuned from the pretrained model (``model.init``: the starting model is
+   epoch 0 of the run, learning rate x ``--fine-tune-lr-factor``).  Both are scored on the
    event's validation area (the evaluate stage), against the change threshold (best single
    threshold chosen on the training area's train split, see ``bench_realism``).
 
 Targets (the issue's): fine-tuned - scratch >= 0.05 F1 and fine-tuned - threshold >= 0.2 on
 the validation area; the JSON says for each new event whether they hold.
 
-    python bench/bench_pretrain.py [--root /tmp/pretrain] [--corpus 10] [--new-seeds 101,102]
+    python bench/bench_pretrain.py [--root /tmp/pretrain] [--corpus 24] [--new-seeds 101,102]
 
-Prints one JSON object; folders under ``--root`` are reused by a second run.
+Prints one JSON object; folders under ``--root`` are reused by a second run.  With the
+defaults it takes about 60 minutes on a loaded 2-core machine (results:
+docs/pretrain_results.md).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sarflow.config import FINE_TUNE_LR_FACTOR  # noqa: E402
 
 from bench_realism import (cpu_model, machine, run_and_score,  # noqa: E402
                            simulated_config, with_model)
@@ -122,9 +128,13 @@ def pretrain(corpus_json: Path, model: dict, max_minutes: float,
     result = read_result(run_dir)
     keys = ("architecture", "filters", "batch_size", "learning_rate", "epochs", "patience",
             "seed")
+    card = target.with_suffix(".json")
+    used = [Path(p).parents[2].name for p in datasets]
+    same_corpus = card.is_file() and json.loads(card.read_text())["corpus"]["used"] == used
     if result is not None and ({k: result[k] for k in keys} != {k: model[k] for k in keys}
-                               or result["max_seconds"] != 60 * max_minutes):
-        result = None      # made with other settings: pretrain again
+                               or result["max_seconds"] != 60 * max_minutes
+                               or not same_corpus):
+        result = None      # made with other settings or other events: pretrain again
     pooled = corpus / "pretrain" / "dataset"
     if result is None:
         pooled_dataset(datasets, pooled)
@@ -173,7 +183,7 @@ def write_model_card(target: Path, corpus_json: Path, datasets: list[Path],
 
 
 def new_event(root: Path, seed: int, size: tuple[int, int], scenes: int, model: dict,
-              pretrained: Path) -> dict:
+              pretrained: Path, fine_tune_lr_factor: float) -> dict:
     """Scratch vs fine-tuned vs threshold on a new hard event's validation area."""
     folder = root / f"new_hard_seed{seed}"
     t0 = time.perf_counter()
@@ -181,7 +191,8 @@ def new_event(root: Path, seed: int, size: tuple[int, int], scenes: int, model: 
     simulate_s = round(time.perf_counter() - t0, 1)
     scratch = run_and_score(cfg)
     (folder / "bench_scratch.json").write_text(json.dumps(scratch, indent=1))
-    tuned = run_and_score(with_model(cfg, {**model, "init": str(pretrained)}))
+    tuned = run_and_score(with_model(cfg, {**model, "init": str(pretrained),
+                                           "fine_tune_lr_factor": fine_tune_lr_factor}))
     (folder / "bench_fine_tuned.json").write_text(json.dumps(tuned, indent=1))
     v = {"fine_tuned": tuned["dppa_unet"]["validation"]["f1"],
          "scratch": scratch["dppa_unet"]["validation"]["f1"],
@@ -197,20 +208,28 @@ def new_event(root: Path, seed: int, size: tuple[int, int], scenes: int, model: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="/tmp/sarflow-bench-pretrain")
-    parser.add_argument("--corpus", type=int, default=14)
+    parser.add_argument("--corpus", type=int, default=24)
     parser.add_argument("--corpus-seed", type=int, default=0)
-    parser.add_argument("--corpus-size", default="384,384")
-    parser.add_argument("--new-seeds", default="101,102")
-    parser.add_argument("--new-size", default="384,768")
+    parser.add_argument("--corpus-size", default="512,512")
+    parser.add_argument("--both-passes", action=argparse.BooleanOptionalAction, default=True,
+                        help="every corpus event ascending and descending (the stacker needs "
+                             "both; --no-both-passes: the drawn passes, one-pass events left "
+                             "out)")
+    parser.add_argument("--new-seeds", default="101,102,103,104")
+    parser.add_argument("--new-size", default="512,1024")
     parser.add_argument("--scenes", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--filters", type=int, default=16)
     parser.add_argument("--min-events", type=int, default=MIN_EVENTS,
                         help="fewest stackable corpus events (the issue: 10)")
-    parser.add_argument("--patience", type=int, default=None,
+    parser.add_argument("--patience", type=int, default=40,
                         help="early-stopping patience of the new events' runs (scratch and "
-                             "fine-tuned alike; default: the demo's, as pretraining)")
-    parser.add_argument("--pretrain-minutes", type=float, default=10.0)
+                             "fine-tuned alike; default 40 = every epoch; pretraining keeps "
+                             "the demo's)")
+    parser.add_argument("--pretrain-minutes", type=float, default=12.0)
+    parser.add_argument("--fine-tune-lr-factor", type=float, default=FINE_TUNE_LR_FACTOR,
+                        help="fine-tuning's learning rate as a factor of the model's "
+                             "(model.fine_tune_lr_factor)")
     args = parser.parse_args()
     from sarflow.simulate.corpus import simulate_corpus
 
@@ -220,19 +239,23 @@ def main() -> None:
     model = cpu_model(args.filters, args.epochs, 0)
     corpus_size = tuple(int(v) for v in args.corpus_size.split(","))
     corpus_json = simulate_corpus(args.corpus, root / "corpus", seed=args.corpus_seed,
-                                  preset="hard", size=corpus_size)
+                                  preset="hard", size=corpus_size,
+                                  both_passes=args.both_passes)
     corpus_s = round(time.perf_counter() - t0, 1)
     pretrained, pre = pretrain(corpus_json, model, args.pretrain_minutes,
                                args.min_events)
     size = tuple(int(v) for v in args.new_size.split(","))
     event_model = {**model, "patience": args.patience or model["patience"]}
-    events = [new_event(root, int(s), size, args.scenes, event_model, pretrained)
+    events = [new_event(root, int(s), size, args.scenes, event_model, pretrained,
+                        args.fine_tune_lr_factor)
               for s in args.new_seeds.split(",")]
     print(json.dumps({
         "benchmark": "pretrain_finetune", "model": model, **info,
         "corpus": {"events": args.corpus, "seed": args.corpus_seed, "size": list(corpus_size),
-                   "preset": "hard", "simulate_or_reuse_seconds": corpus_s},
-        "pretrain": pre, "new_event_model": event_model, "new_event_size": list(size), "scenes_per_window": args.scenes,
+                   "preset": "hard", "both_passes": args.both_passes,
+                   "simulate_or_reuse_seconds": corpus_s},
+        "pretrain": pre, "new_event_model": event_model,
+        "fine_tune_lr_factor": args.fine_tune_lr_factor, "new_event_size": list(size), "scenes_per_window": args.scenes,
         "new_events": events,
         "targets_met_on_all": all(e["target_scratch_0.05_met"] and e["target_threshold_0.2_met"]
                                   for e in events),

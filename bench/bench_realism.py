@@ -107,9 +107,13 @@ def train_result(cfg) -> dict:
     from sarflow.train import best_model_path
 
     result = json.loads((best_model_path(cfg).parent / "result.json").read_text())
-    return {k: result[k] for k in ("n_train", "n_test", "epochs_run", "best_epoch",
-                                   "train_seconds", "init")} | {
+    out = {k: result[k] for k in ("n_train", "n_test", "epochs_run", "best_epoch",
+                                  "train_seconds", "init")} | {
         "test_f1": round(result["test"]["f1"], 4)}
+    if result.get("start_test"):   # fine-tuning: the starting model on the test split
+        out["start_test_f1"] = round(result["start_test"]["f1"], 4)
+        out["optimizer_learning_rate"] = result["optimizer_learning_rate"]
+    return out
 
 
 def run_and_score(cfg) -> dict[str, Any]:

@@ -182,6 +182,11 @@ class Processing(_Strict):
     native: NativeSettings = NativeSettings()
 
 
+FINE_TUNE_LR_FACTOR = 0.1
+"""Default learning-rate factor when fine-tuning from ``model.init`` (standard transfer
+learning practice: about a tenth of the rate used to train from scratch)."""
+
+
 class ModelSettings(_Strict):
     """Network and training settings; unset values come from ``models/<architecture>.yaml``."""
 
@@ -201,6 +206,9 @@ class ModelSettings(_Strict):
     grid: Optional[dict[str, list[Any]]] = None
     init: Optional[Path] = None
     """A trained model (.keras, same group and channels) to start training from."""
+    fine_tune_lr_factor: float = Field(FINE_TUNE_LR_FACTOR, gt=0, le=1)
+    """With ``init``: Adam's learning rate is ``learning_rate`` times this (fine-tuning
+    takes smaller steps so the pretrained features are adjusted, not overwritten)."""
 
     @field_validator("patch_size")
     @classmethod

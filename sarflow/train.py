@@ -5,7 +5,8 @@ learning rate) on a patch dataset (:mod:`sarflow.dataset`) and writes to its run
 
     model.keras     the best epoch's weights (by test F1), with sarflow metadata (modelio)
     history.csv     one row per epoch (1-based): loss, test precision / recall / F1 /
-                    IoU, seconds since the start (written as training goes)
+                    IoU, seconds since the start (written as training goes); a
+                    fine-tuning run also has row 0, the starting model before any step
     result.json     settings; "test" (the reported scores: whole test split, inference
                     mode, the saved model reproduces them exactly), "train",
                     "test_running_bn" (the checkpoint before BN recomputation),
@@ -28,6 +29,13 @@ one pass of the (unaugmented) training patches (:func:`recompute_bn_statistics`;
 unchanged) and keeps them unless the checkpoint's running averages score a higher test
 F1; ``bn_statistics`` in the result says which were kept, and both scores are recorded.
 The saved model reproduces the reported test metrics exactly in inference mode.
+
+Fine-tuning (``init``: a trained model of the same group and channels): the starting model
+is scored on the test split as epoch 0 and is a candidate checkpoint like any epoch, so the
+run never ends worse on the test split than the model it started from; Adam's learning rate
+is ``learning_rate`` x ``fine_tune_lr_factor`` (default
+:data:`sarflow.config.FINE_TUNE_LR_FACTOR`, 0.1: small steps that adjust the pretrained
+features instead of overwriting them).  Training from scratch is unaffected by both.
 
 Reproducibility: ``keras.utils.set_random_seed``, TensorFlow op determinism, and shuffling
 and flips drawn per epoch from numpy generators seeded by (seed, epoch): the same seed and
@@ -54,6 +62,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from .config import FINE_TUNE_LR_FACTOR
 from .dataset import FORMAT, MANIFEST, PatchDataset, build_dataset, load_dataset
 from .errors import ConfigError, InputError
 from .grid import atomic_path
@@ -241,10 +250,13 @@ HISTORY_FIELDS = ("epoch", "loss", "test_precision", "test_recall", "test_f1", "
 
 
 def _test_monitor(x, y, threshold: float, scorer: "InferenceScorer", patience: int,
-                  max_seconds: float | None, history: Path, progress=None):
+                  max_seconds: float | None, history: Path, progress=None,
+                  score_start: bool = False):
     """A Keras callback; per epoch: test metrics over the whole split (inference mode) into
     the logs and a CSV row of ``history``; keeps the best weights by test F1; stops after
-    ``patience`` epochs without improvement or when ``max_seconds`` have passed."""
+    ``patience`` epochs without improvement or when ``max_seconds`` have passed.
+    ``score_start``: the model as training begins is scored too, as epoch 0 (fine-tuning:
+    the starting model is a candidate checkpoint)."""
     import keras
 
     class TestMonitor(keras.callbacks.Callback):
@@ -255,27 +267,37 @@ def _test_monitor(x, y, threshold: float, scorer: "InferenceScorer", patience: i
             self.t0 = time.perf_counter()
             self.first_epoch_seconds = None
             self.scoring_seconds = 0.0
+            self.start_scores = None
             with open(history, "w", newline="") as fh:
                 csv.writer(fh).writerow(HISTORY_FIELDS)
 
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            logs = logs if logs is not None else {}
-            if self.first_epoch_seconds is None:
-                self.first_epoch_seconds = time.perf_counter() - self.t0
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            if score_start:
+                self.start_scores = self._score(0, {}).as_dict()
+
+        def _score(self, epoch: int, logs: dict) -> Confusion:
+            """Test-split scores of the current weights as ``epoch`` (history row, best)."""
             t_score = time.perf_counter()
             conf = scorer.confusion(x, y, threshold)
             self.scoring_seconds += time.perf_counter() - t_score
             s = conf.scores()
             for key, value in s.items():
                 logs[f"test_{key}"] = value
-            self.epochs_run = epoch + 1
-            row = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - self.t0, 3),
+            row = {"epoch": epoch, "seconds": round(time.perf_counter() - self.t0, 3),
                    **{k: float(v) for k, v in logs.items()}}
             with open(history, "a", newline="") as fh:
                 csv.writer(fh).writerow([row.get(k, "") for k in HISTORY_FIELDS])
             if s["f1"] > self.best_f1:
-                self.best_f1, self.best_epoch, self.best_scores = s["f1"], epoch + 1, conf.as_dict()
+                self.best_f1, self.best_epoch, self.best_scores = s["f1"], epoch, conf.as_dict()
                 self.best_weights = [w.copy() for w in self.model.get_weights()]
+            return conf
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs if logs is not None else {}
+            if self.first_epoch_seconds is None:
+                self.first_epoch_seconds = time.perf_counter() - self.t0
+            self._score(epoch + 1, logs)
+            self.epochs_run = epoch + 1
             if progress is not None:
                 progress(epoch + 1, logs)
             if epoch + 1 - self.best_epoch >= patience:
@@ -374,17 +396,20 @@ def run_settings(*, architecture: str, filters: int, batch_size: int, learning_r
                  epochs: int, patience: int, seed: int, depth: int, threshold: float,
                  bn_momentum: float | None = None, augment: bool = True,
                  max_seconds: float | None = None,
-                 init: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The resolved settings of one training run (what its provenance records)."""
+                 init: str | os.PathLike | None = None,
+                 fine_tune_lr_factor: float = FINE_TUNE_LR_FACTOR) -> dict[str, Any]:
+    """The resolved settings of one training run (what its provenance records); the
+    fine-tuning factor only when ``init`` is given (it changes nothing otherwise)."""
     from .nets import BN_MOMENTUM
 
+    tuning = {} if init is None else {"fine_tune_lr_factor": float(fine_tune_lr_factor)}
     return {"architecture": architecture, "filters": int(filters),
             "batch_size": int(batch_size), "learning_rate": float(learning_rate),
             "epochs": int(epochs), "patience": int(patience), "seed": int(seed),
             "depth": int(depth), "threshold": float(threshold),
             "bn_momentum": float(bn_momentum or BN_MOMENTUM), "augment": augment,
             "max_seconds": max_seconds,
-            "init": None if init is None else str(init)}
+            "init": None if init is None else str(init), **tuning}
 
 
 def run_provenance(dataset_dir: str | os.PathLike, settings: dict[str, Any]) -> Provenance:
@@ -417,9 +442,11 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
               seed: int = 0, depth: int = 4, threshold: float = 0.5,
               bn_momentum: float | None = None, augment: bool = True,
               max_seconds: float | None = None, progress: bool = False,
-              data: PatchDataset | None = None, init: str | os.PathLike | None = None) -> dict:
+              data: PatchDataset | None = None, init: str | os.PathLike | None = None,
+              fine_tune_lr_factor: float = FINE_TUNE_LR_FACTOR) -> dict:
     """Train one configuration on a dataset folder; write model, history and result.
-    ``init``: start from that trained model's weights (fine-tuning, :func:`initial_model`)."""
+    ``init``: start from that trained model's weights (fine-tuning, :func:`initial_model`),
+    scored as epoch 0, with Adam's rate ``learning_rate * fine_tune_lr_factor``."""
     import keras
 
     from . import nets
@@ -431,7 +458,7 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                             learning_rate=learning_rate, epochs=epochs, patience=patience,
                             seed=seed, depth=depth, threshold=threshold,
                             bn_momentum=bn_momentum, augment=augment, max_seconds=max_seconds,
-                            init=init)
+                            init=init, fine_tune_lr_factor=fine_tune_lr_factor)
     prov = run_provenance(dataset_dir, settings)
     # the change-threshold baseline is numpy only: it runs beside the training
     baseline = _Background(threshold_baseline, data, seed=seed)
@@ -442,7 +469,8 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         model = (nets.build(architecture, len(data.channels), filters, depth,
                             settings["bn_momentum"]) if init is None
                  else initial_model(init, data, architecture))
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=nets.DiceLoss())
+        rate = learning_rate if init is None else learning_rate * fine_tune_lr_factor
+        model.compile(optimizer=keras.optimizers.Adam(rate), loss=nets.DiceLoss())
     scorer = InferenceScorer(model, data.x_test.shape[1:], max(16, batch_size))
     pipeline = make_pipeline(data.x_train, data.y_train, batch_size, seed, augment)
     t_fit = time.perf_counter()
@@ -451,7 +479,7 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         out.mkdir(parents=True, exist_ok=True)
         partial = out / f".{HISTORY}.part"
         monitor = _test_monitor(data.x_test, data.y_test, threshold, scorer, patience,
-                                max_seconds, partial, report)
+                                max_seconds, partial, report, score_start=init is not None)
         model.fit(pipeline, epochs=epochs, verbose=0, shuffle=False, callbacks=[monitor])
     train_seconds = time.perf_counter() - t0
     t_after = time.perf_counter()
@@ -476,6 +504,8 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         "patches_per_second": round(monitor.epochs_run * len(data.x_train) / train_seconds, 3),
         "provenance": prov.to_dict(),
     }
+    if init is not None:   # what fine-tuning started from and the rate it used
+        result.update({"start_test": monitor.start_scores, "optimizer_learning_rate": rate})
     timing = {"setup": t_fit - t_start, "first_epoch": monitor.first_epoch_seconds,
               "fit": t_after - t_fit, "epoch_scoring": monitor.scoring_seconds,
               "bn_and_final_scores": t_scored - t_after}
@@ -666,7 +696,8 @@ def train_event(cfg, *, group: str | None = None, architecture: str | None = Non
     ds_dir = _event_dataset(cfg, m.group)
     kwargs = {"epochs": m.epochs, "patience": m.patience, "seed": m.seed, "depth": m.depth,
               "threshold": m.threshold, "max_seconds": max_seconds,
-              "init": None if m.init is None else str(m.init)}
+              "init": None if m.init is None else str(m.init),
+              "fine_tune_lr_factor": m.fine_tune_lr_factor}
     prefix = f"{m.group}_"
     use_grid = bool(grid) or m.grid_search
     if use_grid:

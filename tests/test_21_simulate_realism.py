@@ -421,3 +421,35 @@ def test_cli_simulate_corpus_writes_varied_events_and_resumes(tmp_path: Path) ->
     assert res.exit_code == 0, res.output
     assert (out / "event_001" / "event.yaml").stat().st_mtime_ns == stamp  # kept, not rewritten
     assert _digest(out) == before
+
+
+def test_corpus_both_passes_changes_only_the_passes() -> None:
+    """Corpus seed 0 draws one pass for events 0, 1, 4 and 6 of its first 8; with
+    ``both_passes`` every event has both and all other drawn settings are the same."""
+    from sarflow.simulate.corpus import corpus_settings
+
+    drawn = [corpus_settings(k, 0).to_dict() for k in range(8)]
+    both = [corpus_settings(k, 0, both_passes=True).to_dict() for k in range(8)]
+    assert [k for k, s in enumerate(drawn) if len(s["passes"]) == 1] == [0, 1, 4, 6]
+    for d, b in zip(drawn, both):
+        assert list(b["passes"]) == ["ASCENDING", "DESCENDING"]
+        assert {k: v for k, v in b.items() if k != "passes"} == {
+            k: v for k, v in d.items() if k != "passes"}
+
+
+def test_cli_simulate_corpus_both_passes(tmp_path: Path) -> None:
+    """`--both-passes`: event 0 of corpus seed 0 (drawn: descending only) gets scenes of
+    both passes, and corpus.json says so."""
+    from click.testing import CliRunner
+
+    from sarflow.cli import cli
+
+    out = tmp_path / "corpus"
+    res = CliRunner().invoke(cli, ["simulate-corpus", "1", str(out), "--size", "40",
+                                   "--preset", "default", "--both-passes"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((out / "corpus.json").read_text())
+    s = doc["events"][0]["settings"]
+    assert doc["both_passes"] is True and list(s["passes"]) == ["ASCENDING", "DESCENDING"]
+    names = [p.name for p in (out / "event_000" / "scenes").glob("*.zip")]
+    assert len(names) == 4 * s["scenes_per_window"]

@@ -42,6 +42,47 @@ def test_fine_tuning_starts_from_the_trained_weights(trained: dict) -> None:
     assert tuned["params"] == trained["result"]["params"]
 
 
+def _history(run: Path) -> list[dict]:
+    import csv
+
+    with open(run / "history.csv", newline="") as fh:
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(fh)]
+
+
+def test_fine_tuning_scores_the_start_as_epoch_0_and_never_ends_below_it(trained: dict) -> None:
+    """A learning rate that wrecks the weights in one step: epoch 0 (the starting model,
+    as the history's first row) stays the best checkpoint, so the run's test F1 is at least
+    the starting model's; a from-scratch run has no epoch 0."""
+    tuned = train.train_run(trained["dataset"], trained["tmp"] / "wreck", init=trained["model"],
+                            **{**SMALL, "learning_rate": 0.9, "epochs": 2,
+                               "fine_tune_lr_factor": 1.0})
+    rows = _history(trained["tmp"] / "wreck")
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2] and rows[0]["loss"] == ""
+    start = tuned["start_test"]
+    assert float(rows[0]["test_f1"]) == start["f1"]
+    assert start["f1"] > trained["result"]["test"]["f1"] - 0.05   # the trained model's F1
+    assert max(float(r["test_f1"]) for r in rows[1:]) < start["f1"]
+    assert tuned["best_epoch"] == 0 and tuned["test"]["f1"] >= start["f1"]
+    assert "start_test" not in trained["result"]
+    assert _history(trained["tmp"] / "a")[0]["epoch"] == "1"
+
+
+def test_fine_tuning_rate_is_learning_rate_times_the_factor(trained: dict) -> None:
+    """learning rate 0.008 x factor 0.5 trains exactly as 0.004 x 1.0 (the same history,
+    bit for bit), and differently from 0.008 x 1.0; the factor is in the provenance."""
+    kw = {**SMALL, "epochs": 2}
+    runs = {}
+    for name, lr, factor in (("half", 0.008, 0.5), ("same", 0.004, 1.0), ("full", 0.008, 1.0)):
+        runs[name] = train.train_run(trained["dataset"], trained["tmp"] / f"lr_{name}",
+                                     init=trained["model"], fine_tune_lr_factor=factor,
+                                     **{**kw, "learning_rate": lr})
+    h = {name: _history(trained["tmp"] / f"lr_{name}") for name in runs}
+    assert h["half"] == h["same"] and h["half"][1:] != h["full"][1:]
+    assert runs["half"]["optimizer_learning_rate"] == 0.004
+    assert runs["half"]["provenance"]["settings"]["fine_tune_lr_factor"] == 0.5
+    assert "fine_tune_lr_factor" not in trained["result"]["provenance"]["settings"]
+
+
 def test_init_refuses_another_group_or_architecture(trained: dict) -> None:
     with pytest.raises(InputError, match="same group and channels"):
         train.train_run(trained["other"], trained["tmp"] / "g2", init=trained["model"],
@@ -84,3 +125,6 @@ def test_config_model_init_resolves_against_the_config(tmp_path: Path) -> None:
     cfg = parse_config(doc, base=tmp_path)
     assert cfg.model.init == (tmp_path / "pretrained" / "G1.keras").resolve()
     assert ModelSettings().init is None
+    assert ModelSettings().fine_tune_lr_factor == 0.1
+    with pytest.raises(ValueError, match="less than or equal to 1"):
+        ModelSettings(fine_tune_lr_factor=2.0)

@@ -19,9 +19,11 @@ from .simulate_cmd import _size
               help="Event grid in pixels (about 10 m).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes writing scenes [default: up to 2 cores]; output is the same.")
+@click.option("--both-passes", is_flag=True,
+              help="Every event ascending and descending (the stacker's G1 needs both).")
 @click.option("--overwrite", is_flag=True, help="Rewrite events already in OUTDIR.")
 def simulate_corpus(n: int, outdir: Path, seed: int, preset: str, size, workers: int | None,
-                    overwrite: bool) -> None:
+                    both_passes: bool, overwrite: bool) -> None:
     """Write N varied synthetic events into OUTDIR (event_000/, ... and corpus.json).
 
     Each event draws terrain relief, landslide cover, sizes and changes, scene counts,
@@ -45,6 +47,6 @@ def simulate_corpus(n: int, outdir: Path, seed: int, preset: str, size, workers:
             bar.update(task, completed=done, total=total)
 
         path = run(n, outdir, seed=seed, preset=preset, size=size, progress=report,
-                   workers=workers, overwrite=overwrite)
+                   workers=workers, overwrite=overwrite, both_passes=both_passes)
     click.echo(f"wrote {path} ({n} events, grid {size[0]} x {size[1]}, preset {preset}) in "
                f"{time.perf_counter() - start:.1f} s")

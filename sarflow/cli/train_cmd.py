@@ -126,7 +126,8 @@ def _train_dataset(dataset_dir, out_dir, architecture, use_grid, grid, epochs, p
     best, rows = train_grid(dataset_dir, out_dir, values, architecture=m.architecture,
                             progress=progress, epochs=m.epochs, patience=m.patience, seed=m.seed,
                             depth=m.depth, threshold=m.threshold, max_seconds=max_seconds,
-                            init=None if init is None else str(init))
+                            init=None if init is None else str(init),
+                            fine_tune_lr_factor=m.fine_tune_lr_factor)
     return publish_best(best, rows, Path(out_dir) / f"best_{m.architecture}")
 
 

@@ -5,7 +5,10 @@ Event k draws its settings from a generator keyed by (seed, k), on top of a pres
 distribution, the scar's backscatter and incidence dependence (or the constant change),
 date-to-date variability, scene counts, which passes and at what incidence, where on Earth
 and when.  The same (n, seed, preset, size) gives the same bytes; an event already written
-by the same corpus is kept, so an interrupted corpus resumes.
+by the same corpus is kept, so an interrupted corpus resumes.  ``both_passes`` gives every
+event ascending and descending scenes (the pass draw is still made, so every other drawn
+setting is unchanged): the stacker's fused change (G1) needs both, and about 4 events in 10
+of a drawn corpus have one pass only.
 
 OUTDIR/
   corpus.json            seed, preset, size and per event its folder and drawn settings
@@ -30,13 +33,17 @@ Progress = Callable[[str, int, int], None]
 
 
 def corpus_settings(index: int, seed: int = 0, preset: str = "hard",
-                    size: tuple[int, int] = (384, 384)) -> SimulationSettings:
-    """The settings of event ``index`` of the corpus ``seed``."""
+                    size: tuple[int, int] = (384, 384),
+                    both_passes: bool = False) -> SimulationSettings:
+    """The settings of event ``index`` of the corpus ``seed`` (``both_passes``: ascending
+    and descending whatever the draw)."""
     rng = np.random.default_rng([seed, 900, index])
     base = SimulationSettings.preset(preset)
     u = lambda lo, hi: float(rng.uniform(lo, hi))  # noqa: E731
     passes = [("ASCENDING", "DESCENDING"), ("ASCENDING",), ("DESCENDING",)][
         int(rng.choice(3, p=[0.6, 0.2, 0.2]))]
+    if both_passes:
+        passes = ("ASCENDING", "DESCENDING")
     day = dt.datetime(2017, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(days=int(rng.integers(0, 2900)))
     scale = u(0.5, 1.5)
     return SimulationSettings.preset(
@@ -65,8 +72,10 @@ def corpus_settings(index: int, seed: int = 0, preset: str = "hard",
 
 def simulate_corpus(n: int, outdir: str | Path, seed: int = 0, preset: str = "hard",
                     size: tuple[int, int] = (384, 384), progress: Optional[Progress] = None,
-                    workers: Optional[int] = None, overwrite: bool = False) -> Path:
-    """Write ``n`` varied events into ``outdir``; return the path of ``corpus.json``."""
+                    workers: Optional[int] = None, overwrite: bool = False,
+                    both_passes: bool = False) -> Path:
+    """Write ``n`` varied events into ``outdir``; return the path of ``corpus.json``
+    (``both_passes``: every event has ascending and descending scenes)."""
     if n < 1:
         raise InputError("a corpus needs at least one event")
     out = Path(outdir)
@@ -74,7 +83,7 @@ def simulate_corpus(n: int, outdir: str | Path, seed: int = 0, preset: str = "ha
     report = progress or (lambda what, done, total: None)
     events = []
     for k in range(n):
-        s = corpus_settings(k, seed, preset, size)
+        s = corpus_settings(k, seed, preset, size, both_passes)
         folder = out / f"event_{k:03d}"
         event_seed = seed * 1000 + k
         if not overwrite and _same_event(folder, s, event_seed):
@@ -85,7 +94,8 @@ def simulate_corpus(n: int, outdir: str | Path, seed: int = 0, preset: str = "ha
         events.append({"folder": folder.name, "event": str(path.relative_to(out)),
                        "seed": event_seed, "settings": s.to_dict()})
         report("events", k + 1, n)
-    doc = {"seed": seed, "preset": preset, "size": list(size), "events": events}
+    doc = {"seed": seed, "preset": preset, "size": list(size), "both_passes": both_passes,
+           "events": events}
     target = out / "corpus.json"
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(doc, indent=1))
