@@ -45,8 +45,10 @@ OUTCOMES = ("done", "existing", "failed", "skipped", "locked")
 and log · skipped: not processable as configured (e.g. a polarisation missing) ·
 locked: another run is processing it.  (An interrupted run writes no summary.)"""
 
-DEFAULT_MEMORY_GB = {"native": 4.0, "snap": 8.0}
-"""Memory one scene needs by engine (native works in blocks; SNAP's JVM wants more)."""
+DEFAULT_MEMORY_GB = {"native": 2.0, "snap": 8.0}
+"""Memory one scene needs by engine: native works in blocks (bench_native's 25 Mpx grid on a
+full-size IW frame peaked at 1.3 GB, a Hokkaido-sized event's workers at 0.7 GB); SNAP's JVM
+wants more."""
 CORES_PER_TASK = {"native": 1, "snap": 4}
 """Cores one scene keeps busy (gpt is multi-threaded)."""
 MEMORY_SHARE = 0.8

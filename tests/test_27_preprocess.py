@@ -240,8 +240,8 @@ def test_plan_workers_from_cores_and_memory(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(psutil, "virtual_memory", lambda: VM())
     monkeypatch.setattr(pp, "_cpus", lambda: 16)
-    # 32 GiB x 0.8 = 25.6 GiB: 6 native workers of 4 GiB, 16 cores allow more
-    assert plan_workers("native") == (6, round(25.6 / 6, 2))
+    # 32 GiB x 0.8 = 25.6 GiB: 12 native workers of 2 GiB, 16 cores allow more
+    assert plan_workers("native") == (12, round(25.6 / 12, 2))
     # SNAP: 4 cores a scene -> 4 by cores, 3 by memory (8 GiB each)
     assert plan_workers("snap") == (3, round(25.6 / 3, 2))
     assert plan_workers("native", workers=2) == (2, 12.8)
