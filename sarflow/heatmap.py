@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .grid import RasterWriter, Window, read_raster
-from .stack.kernel import MAD_TO_SIGMA, nanmedian_stack, pre_spread
+from .stack.kernel import nanmedian_stack, pre_spread
 from .stack.scenes import POLS
 from .workdir import WorkDir
 

@@ -144,13 +144,7 @@ class _AreaMaps:
         return Panel(title, map_png(data, self.preview, f"{title} - {self.area}", "probability"))
 
     def errors(self, title: str) -> Panel:
-        mask = self.wd.prediction(self.area) / "mask.tif"
-        labels = self.labels()
-        if not mask.exists() or labels is None:
-            what = "prediction" if not mask.exists() else "inventory"
-            return Panel(title, note=f"needs the {what}, which is missing")
-        data = error_preview(mask, labels, self.preview)
-        return Panel(title, map_png(data, self.preview, f"{title} - {self.area}", "errors"))
+        return self._errors(title, self.wd.prediction(self.area) / "mask.tif", "prediction")
 
 
     def heatmap(self, title: str) -> Panel:
@@ -165,10 +159,14 @@ class _AreaMaps:
         return Panel(title, map_png(data, self.preview, f"Heatmap {band} - {self.area}", "zscore"))
 
     def heatmap_errors(self, title: str) -> Panel:
-        mask = self.wd.heatmap_mask
+        return self._errors(title, self.wd.heatmap_mask, "heatmap's evaluation")
+
+    def _errors(self, title: str, mask: Path, source: str) -> Panel:
+        """A mask's hits, misses and false alarms against the inventory; a note naming
+        whichever of ``source`` (what makes the mask) or the inventory is missing."""
         labels = self.labels()
         if not mask.exists() or labels is None:
-            what = "heatmap's evaluation" if not mask.exists() else "inventory"
+            what = source if not mask.exists() else "inventory"
             return Panel(title, note=f"needs the {what}, which is missing")
         data = error_preview(mask, labels, self.preview)
         return Panel(title, map_png(data, self.preview, f"{title} - {self.area}", "errors"))

@@ -22,7 +22,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..grid import Grid, RasterWriter, Window, atomic_path, raster_info, read_raster
+from ..grid import Grid, RasterWriter, Window, atomic_path, read_raster
 from ..products import StackOutputs, raster_fingerprint, rasters_current
 from ..provenance import Provenance
 from ..workdir import WorkDir
