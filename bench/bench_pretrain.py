@@ -226,7 +226,10 @@ def main() -> None:
                         help="early-stopping patience of the new events' runs (scratch and "
                              "fine-tuned alike; default 40 = every epoch; pretraining keeps "
                              "the demo's)")
-    parser.add_argument("--pretrain-minutes", type=float, default=12.0)
+    parser.add_argument("--pretrain-epochs", type=int, default=80,
+                        help="pretraining's most epochs (its patience is the demo's)")
+    parser.add_argument("--pretrain-minutes", type=float, default=30.0,
+                        help="pretraining's time budget")
     parser.add_argument("--fine-tune-lr-factor", type=float, default=FINE_TUNE_LR_FACTOR,
                         help="fine-tuning's learning rate as a factor of the model's "
                              "(model.fine_tune_lr_factor)")
@@ -242,8 +245,8 @@ def main() -> None:
                                   preset="hard", size=corpus_size,
                                   both_passes=args.both_passes)
     corpus_s = round(time.perf_counter() - t0, 1)
-    pretrained, pre = pretrain(corpus_json, model, args.pretrain_minutes,
-                               args.min_events)
+    pretrained, pre = pretrain(corpus_json, {**model, "epochs": args.pretrain_epochs},
+                               args.pretrain_minutes, args.min_events)
     size = tuple(int(v) for v in args.new_size.split(","))
     event_model = {**model, "patience": args.patience or model["patience"]}
     events = [new_event(root, int(s), size, args.scenes, event_model, pretrained,
