@@ -229,6 +229,14 @@ class ModelSettings(_Strict):
         return ModelSettings(**values)
 
 
+class PredictionSettings(_Strict):
+    """How a trained model maps an area (the predict stage and ``sarflow map``)."""
+
+    flip_average: bool = True
+    """Average each window's predictions over its four flips (left-right, up-down, both:
+    the flips training augments with); four forward passes per window."""
+
+
 class EventConfig(_Strict):
     """A whole event: data, area, windows, processing and model settings."""
 
@@ -248,6 +256,7 @@ class EventConfig(_Strict):
     output: Path = Path("work")
     processing: Processing = Processing()
     model: ModelSettings = ModelSettings()
+    prediction: PredictionSettings = PredictionSettings()
     source: Optional[Path] = Field(None, exclude=True)
 
     @field_validator("scenes", mode="before")

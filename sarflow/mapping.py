@@ -316,7 +316,8 @@ def map_event(cfg: Any, model_path: str | os.PathLike, *, out: Optional[str | os
     shutil.rmtree(scratch, ignore_errors=True)
     try:
         raw = predict_raster(model_path, wd.group(group), scratch, threshold=threshold,
-                             min_area_m2=min_area_m2, progress=progress)
+                             min_area_m2=min_area_m2, progress=progress,
+                             flip_average=cfg.prediction.flip_average)
         paths = {"probability": write_cog(raw["probability"], folder / "probability.tif"),
                  "mask": write_cog(raw["mask"], folder / "mask.tif", resampling="NEAREST"),
                  "heatmap": write_cog(heatmap_path(wd), folder / "heatmap.tif")}

@@ -158,7 +158,7 @@ def _areas(cfg: EventConfig) -> list[str]:
 def _predict_settings(cfg: EventConfig) -> dict:
     d = dump_config(cfg)
     return {"areas": {a: d.get(f"{a}_area") for a in _areas(cfg)},
-            "threshold": _model(cfg).threshold}
+            "threshold": _model(cfg).threshold, **cfg.prediction.model_dump(mode="json")}
 
 
 def _run_predict(cfg: EventConfig, opt: RunOptions) -> Any:

@@ -8,6 +8,13 @@ overlap and is one in the middle; the accumulated predictions are divided by the
 accumulated weights, so there are no seams.  Borders that touch the raster's own edges get
 full weight (no other window covers them).
 
+Flip averaging (on by default): each window also goes through the net flipped left-right,
+up-down and both, and the four predictions, flipped back, are averaged.  These are the flips
+training augments with, so the net has learnt them all; averaging removes part of the
+prediction's dependence on orientation (test-time augmentation).  It costs four forward
+passes per window; on the demo event and on hard simulated events it raised pixel F1 by
+0.004-0.014 in every area measured (README, "Results").
+
 Windows go through the net in row-major order and full batches; only the rows between the
 first unfinished one and the bottom of the current batch are held, so memory is bounded by
 a few ``patch_size x width`` strips whatever the raster's height.  Inputs are normalised with the
@@ -168,8 +175,9 @@ class TiledPredictor:
     """Runs a Keras model over an arbitrarily large raster, strip by strip."""
 
     def __init__(self, model: Any, meta: dict, *, overlap: int | None = None,
-                 batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+                 batch_size: int = DEFAULT_BATCH_SIZE, flip_average: bool = True) -> None:
         self.model = model
+        self.flip_average = bool(flip_average)
         self.patch = int(meta["patch_size"])
         self.overlap = check_overlap(self.patch, default_overlap(self.patch)
                                      if overlap is None else int(overlap))
@@ -248,7 +256,23 @@ class TiledPredictor:
         return x, valid
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
-        """Model probabilities (n, P, P) of a batch of windows (n, P, P, bands)."""
+        """Model probabilities (n, P, P) of a batch of windows (n, P, P, bands); with flip
+        averaging the mean of the four flips' predictions, each flipped back."""
+        if not self.flip_average:
+            return self._forward(batch)
+        n = len(batch)
+        views = [(slice(None), slice(None)), (slice(None), slice(None, None, -1)),
+                 (slice(None, None, -1), slice(None)),
+                 (slice(None, None, -1), slice(None, None, -1))]
+        flipped = np.concatenate([batch[:, r, c] for r, c in views])
+        out = self._forward(flipped)
+        total = np.zeros((n, *out.shape[1:]), np.float32)
+        for k, (r, c) in enumerate(views):  # every flip is its own inverse
+            total += out[k * n:(k + 1) * n][:, r, c]
+        return total / len(views)
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        """One pass of the net over windows (n, P, P, bands): probabilities (n, P, P)."""
         P = self.patch
         out = np.asarray(self.model.predict_on_batch(batch), dtype=np.float32)
         if out.ndim != 4 or out.shape[-1] != 1 or out.shape[1:3] != (P, P):
@@ -389,12 +413,14 @@ def predict_raster(model_path: str | os.PathLike, raster_path: str | os.PathLike
                    out_dir: str | os.PathLike, *, threshold: float | None = None,
                    overlap: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
                    min_area_m2: float = 0.0, window: Window | None = None,
-                   progress: bool = True, model: Any = None) -> dict[str, Path]:
+                   progress: bool = True, model: Any = None,
+                   flip_average: bool = True) -> dict[str, Path]:
     """Map landslides over a group raster (or a window of it) with a trained model.
 
     Writes probability.tif, mask.tif and landslides.gpkg into ``out_dir`` on exactly the
     input grid (or the window's sub-grid) and returns their paths.  ``model`` may pass an
-    already loaded Keras model to skip loading it again.
+    already loaded Keras model to skip loading it again; ``flip_average``: see the module
+    docstring.
     """
     meta = read_meta(model_path)
     info = raster_info(raster_path)
@@ -406,13 +432,15 @@ def predict_raster(model_path: str | os.PathLike, raster_path: str | os.PathLike
         from .modelio import load_model
 
         model, meta = load_model(model_path)
-    predictor = TiledPredictor(model, meta, overlap=overlap, batch_size=batch_size)
+    predictor = TiledPredictor(model, meta, overlap=overlap, batch_size=batch_size,
+                               flip_average=flip_average)
     out = Path(out_dir)
     paths = {k: out / v for k, v in OUTPUT_NAMES.items()}
     tags = {"stage": "predict", "model": str(Path(model_path).resolve()),
             "input": str(Path(raster_path).resolve()), "group": meta.get("group"),
             "architecture": meta.get("architecture"), "channels": meta.get("channels"),
-            "patch_size": predictor.patch, "overlap": predictor.overlap, "threshold": t}
+            "patch_size": predictor.patch, "overlap": predictor.overlap, "threshold": t,
+            "flip_average": predictor.flip_average}
 
     def read_rows(r0: int, r1: int) -> np.ndarray:
         return read_raster(raster_path, Window(window.row + r0, window.col, r1 - r0,
@@ -467,6 +495,7 @@ def predict_event(cfg: Any, model_path: str | os.PathLike,
         paths = predict_raster(model_path, raster, wd.prediction(area),
                                threshold=threshold, overlap=overlap,
                                batch_size=batch_size, min_area_m2=min_area_m2,
-                               window=window, progress=progress, model=model)
+                               window=window, progress=progress, model=model,
+                               flip_average=cfg.prediction.flip_average)
         results[area] = Prediction.from_paths(area, paths)
     return results

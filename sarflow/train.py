@@ -375,9 +375,12 @@ def _best_cut(v: np.ndarray, t: np.ndarray) -> tuple[float, float]:
 # ------------------------------------------------------------------------------------
 
 def run_name(architecture: str, filters: int, batch_size: int, learning_rate: float,
-             prefix: str = "") -> str:
-    """Folder name of one configuration, e.g. ``G1_dppa_unet_f16_b8_lr0.0005``."""
-    return f"{prefix}{architecture}_f{filters}_b{batch_size}_lr{learning_rate:g}"
+             prefix: str = "", init: str | os.PathLike | None = None) -> str:
+    """Folder name of one configuration, e.g. ``G1_dppa_unet_f16_b8_lr0.0005``; a run
+    fine-tuned from ``init`` gets ``_from-<its file stem>`` so that it does not replace the
+    same configuration trained from scratch."""
+    name = f"{prefix}{architecture}_f{filters}_b{batch_size}_lr{learning_rate:g}"
+    return name if init is None else f"{name}_from-{Path(init).stem}"
 
 
 def read_result(run_dir: str | os.PathLike) -> dict | None:
@@ -662,7 +665,8 @@ def train_grid(dataset_dir: str | os.PathLike, out_root: str | os.PathLike,
     data = load_dataset(dataset_dir)
     results, rows = [], []
     for i, c in enumerate(configs):
-        name = run_name(architecture, c["filters"], c["batch_size"], c["learning_rate"], prefix)
+        name = run_name(architecture, c["filters"], c["batch_size"], c["learning_rate"], prefix,
+                        run_kwargs.get("init"))
         run_dir = Path(out_root) / name
         expected = run_provenance(dataset_dir, run_settings(architecture=architecture, **c,
                                                              **run_kwargs))
@@ -708,7 +712,8 @@ def train_event(cfg, *, group: str | None = None, architecture: str | None = Non
                                 architecture=m.architecture, prefix=prefix,
                                 progress=progress, **kwargs)
     else:
-        name = run_name(m.architecture, m.filters, m.batch_size, m.learning_rate, prefix)
+        name = run_name(m.architecture, m.filters, m.batch_size, m.learning_rate, prefix,
+                        kwargs["init"])
         run_dir = wd.model_run(name)
         expected = run_provenance(ds_dir, run_settings(
             architecture=m.architecture, filters=m.filters, batch_size=m.batch_size,

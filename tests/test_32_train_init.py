@@ -128,3 +128,12 @@ def test_config_model_init_resolves_against_the_config(tmp_path: Path) -> None:
     assert ModelSettings().fine_tune_lr_factor == 0.1
     with pytest.raises(ValueError, match="less than or equal to 1"):
         ModelSettings(fine_tune_lr_factor=2.0)
+
+
+def test_fine_tuned_runs_get_their_own_folder_name() -> None:
+    """A fine-tuned run must not replace the same settings trained from scratch (a rerun of
+    either would otherwise train again)."""
+    scratch = train.run_name("dppa_unet", 16, 8, 1e-3, "G1_")
+    assert scratch == "G1_dppa_unet_f16_b8_lr0.001"
+    tuned = train.run_name("dppa_unet", 16, 8, 1e-3, "G1_", "/m/G1_dppa_unet-0-0.1.0.keras")
+    assert tuned == "G1_dppa_unet_f16_b8_lr0.001_from-G1_dppa_unet-0-0.1.0"

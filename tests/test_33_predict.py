@@ -86,6 +86,15 @@ def test_tile_layout_and_weights_partition_of_unity():
     assert (w[:4] == 0).all() and (w[-4:] == 0).all() and w[16] == 1.0
 
 
+def _whole_flip_average(model, data):
+    """The whole raster's prediction averaged over its four flips (each flipped back)."""
+    total = np.zeros(data.shape[1:], np.float32)
+    for rows, cols in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+        flipped = np.ascontiguousarray(data[:, ::rows, ::cols])
+        total += _whole(model, flipped)[::rows, ::cols]
+    return total / 4
+
+
 def test_tiled_prediction_equals_whole_raster(tmp_path, smooth_model_file):
     rng = np.random.default_rng(1)
     h, w = 77, 101  # not multiples of the 32-pixel patch
@@ -93,25 +102,35 @@ def test_tiled_prediction_equals_whole_raster(tmp_path, smooth_model_file):
     data = np.stack([np.sin(xx / 7.0) * 3 + rng.normal(0, 1, (h, w)),
                      np.cos(yy / 5.0) * 4 + rng.normal(0, 2, (h, w))]).astype(np.float32)
     grid = _raster(tmp_path / "G1.tif", data)
-    paths = predict_raster(smooth_model_file, tmp_path / "G1.tif", tmp_path / "out",
-                           overlap=16, batch_size=3, progress=False)
-    grid.check_same(raster_info(paths["probability"]).grid)
-    grid.check_same(raster_info(paths["mask"]).grid)
-    prob = read_raster(paths["probability"])[0]
     import keras
 
     model = keras.saving.load_model(smooth_model_file, compile=False)
     expected = _whole(model, data)
+    single = predict_raster(smooth_model_file, tmp_path / "G1.tif", tmp_path / "single",
+                            overlap=16, batch_size=3, progress=False, flip_average=False)
+    grid.check_same(raster_info(single["probability"]).grid)
+    grid.check_same(raster_info(single["mask"]).grid)
+    prob = read_raster(single["probability"])[0]
     assert np.isfinite(prob).all()
     np.testing.assert_allclose(prob[8:-8, 8:-8], expected[8:-8, 8:-8], atol=1e-3)
     # raster-edge windows keep full weight, so even the borders match
     np.testing.assert_allclose(prob, expected, atol=1e-3)
     assert 0.05 < prob.std()  # a non-trivial map
-    mask = read_raster(paths["mask"])[0]
+    mask = read_raster(single["mask"])[0]
     np.testing.assert_array_equal(mask, (prob >= 0.5).astype(np.uint8))
+    # the default: the mean of the four flips' whole-raster predictions, flipped back
+    paths = predict_raster(smooth_model_file, tmp_path / "G1.tif", tmp_path / "out",
+                           overlap=16, batch_size=3, progress=False)
+    averaged = read_raster(paths["probability"])[0]
+    flips = _whole_flip_average(model, data)
+    assert np.abs(flips - expected).max() > 0.02  # the net is not flip-invariant
+    np.testing.assert_allclose(averaged, flips, atol=1e-3)
+    np.testing.assert_array_equal(read_raster(paths["mask"])[0],
+                                  (averaged >= 0.5).astype(np.uint8))
+    assert raster_info(paths["probability"]).tags["flip_average"] == "true"
     # plain tiling (no overlap) does show the convolution's zero padding at window seams
     plain = predict_raster(smooth_model_file, tmp_path / "G1.tif", tmp_path / "plain",
-                           overlap=0, progress=False)
+                           overlap=0, progress=False, flip_average=False)
     assert np.abs(read_raster(plain["probability"])[0] - expected).max() > 1e-3
 
 
@@ -239,6 +258,14 @@ def test_cli_predict(tmp_path, smooth_model_file):
                                    *(repr(v) for v in part.bounds)])
     assert res.exit_code == 0, res.output
     part.check_same(raster_info(tmp_path / "p" / "mask.tif").grid)
+    # --no-flip-average: one pass per window, the plain prediction
+    res = CliRunner().invoke(cli, ["predict", str(smooth_model_file), str(tmp_path / "G1.tif"),
+                                   "-o", str(tmp_path / "n"), "--no-flip-average"])
+    assert res.exit_code == 0, res.output
+    assert raster_info(tmp_path / "n" / "probability.tif").tags["flip_average"] == "false"
+    assert info.tags["flip_average"] == "true"
+    single = read_raster(tmp_path / "n" / "probability.tif")[0]
+    assert np.abs(single - prob).max() > 1e-3
     res = CliRunner().invoke(cli, ["predict", str(smooth_model_file), str(tmp_path / "G1.tif"),
                                    "-o", str(tmp_path / "q"), "--overlap", "20"])
     assert res.exit_code == 2 and "overlap 20" in res.output

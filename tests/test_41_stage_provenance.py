@@ -124,6 +124,13 @@ def test_epochs_rerun_training_and_after_nothing_before(config) -> None:
                    **{s: "redone" for s in ("train", "predict", "evaluate", "report")}}
     assert list(out) == STAGE_NAMES
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # scenes untouched
+    # an inference-only setting remaps without retraining
+    cfg.prediction.flip_average = False
+    out = _statuses(run_event(cfg, options=QUIET))
+    assert out == {**{s: "skipped" for s in ("preprocess", "stack", "dataset", "train")},
+                   **{s: "redone" for s in ("predict", "evaluate", "report")}}
+    prob = WorkDir(cfg.output).prediction("training") / "probability.tif"
+    assert raster_info(prob).tags["flip_average"] == "false"
 
 
 def test_gpt_sized_per_worker_through_the_cli(config) -> None:

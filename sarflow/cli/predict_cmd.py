@@ -23,12 +23,14 @@ _existing = click.Path(exists=True, dir_okay=False, path_type=Path)
               help="Windows per inference batch.")
 @click.option("--min-area", "min_area", type=click.FloatRange(min=0), default=0.0,
               show_default=True, help="Leave out polygons smaller than this (square metres).")
+@click.option("--flip-average/--no-flip-average", default=True, show_default=True,
+              help="Average each window's predictions over its four flips (4x the passes).")
 @click.option("--bbox", nargs=4, type=float, default=None, metavar="W S E N",
               help="Map only this part of the raster (degrees).")
 @click.pass_context
 def predict(ctx: click.Context, model: Path, raster: Path, output: Path,
             threshold: float | None, overlap: int | None, batch_size: int, min_area: float,
-            bbox: tuple[float, float, float, float] | None) -> None:
+            flip_average: bool, bbox: tuple[float, float, float, float] | None) -> None:
     """Map landslides on GROUP_RASTER.tif with a trained MODEL.keras.
 
     GROUP_RASTER.tif may be any georeferenced raster with the model's bands, in any CRS: on
@@ -39,6 +41,7 @@ def predict(ctx: click.Context, model: Path, raster: Path, output: Path,
     Sliding windows of the model's patch size, overlapping and smoothly blended; writes a
     probability GeoTIFF, a 0/1 mask GeoTIFF (255 where the input has no data) and a
     GeoPackage of landslide polygons with their area in square metres, all on the input grid.
+    Each window's prediction is the mean over its four flips unless --no-flip-average.
     """
     from rich.console import Console
 
@@ -58,7 +61,7 @@ def predict(ctx: click.Context, model: Path, raster: Path, output: Path,
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     paths = predict_raster(model, raster, output, threshold=threshold, overlap=overlap,
                            batch_size=batch_size, min_area_m2=min_area, window=window,
-                           progress=not quiet)
+                           progress=not quiet, flip_average=flip_average)
     if not quiet:
         console = Console()
         console.print(how)
