@@ -91,7 +91,9 @@ def area_threshold_scores(cfg, baseline: dict) -> dict[str, dict]:
 
 
 def _short(scores: dict) -> dict:
-    return {k: round(float(scores[k]), 4) for k in ("precision", "recall", "f1", "iou")}
+    """Rounded pixel scores with the confusion counts (for pooling over events)."""
+    return ({k: round(float(scores[k]), 4) for k in ("precision", "recall", "f1", "iou")}
+            | {k: int(scores[k]) for k in ("tp", "fp", "fn") if k in scores})
 
 
 def network_scores(cfg) -> dict[str, dict]:
