@@ -40,7 +40,10 @@ features instead of overwriting them).  Training from scratch is unaffected by b
 Reproducibility: ``keras.utils.set_random_seed``, TensorFlow op determinism, and shuffling
 and flips drawn per epoch from numpy generators seeded by (seed, epoch): the same seed and
 data give the same metrics on CPU, bit for bit (checked across processes with 1 and 2
-threads).
+threads).  The batches of all epochs are one in-graph ``tf.data`` pipeline with a known
+number of steps per epoch (:func:`make_pipeline`): no Python per batch, and Adam's step
+count is the number of real steps (a generator of unknown length made Keras run one
+empty step per epoch, which still advanced Adam's counter and so its bias correction).
 Scale: a ``tf.distribute`` strategy is chosen automatically (MultiWorkerMirrored when
 ``TF_CONFIG`` is set, Mirrored with several GPUs, the default strategy otherwise), and
 mixed precision (float16 compute, float32 output and loss) is used on GPUs only.
@@ -145,7 +148,8 @@ class EpochBatches:
     the same whatever threads TensorFlow runs (TensorFlow's own reshuffling seeds are not:
     they raced with two inter-op threads here).  Each patch is flipped left-right and/or
     up-down with probability 1/2 each, image and mask together.  A short last batch is
-    dropped (it would retrace the training step and give noisy BN statistics)."""
+    dropped (it would retrace the training step and give noisy BN statistics).  This is
+    the numpy reference of :func:`make_pipeline`, which yields the same batches in-graph."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
                  augment: bool = True) -> None:
@@ -154,36 +158,54 @@ class EpochBatches:
         n = len(x)
         self.batches = n // batch_size if n >= batch_size else 1
 
-    def __call__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        rng = np.random.default_rng([self.seed, self.epoch])
-        self.epoch += 1
+    def plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """Epoch ``epoch``'s patch indices, batch after batch, and each one's flip code
+        (bit 0: left-right, bit 1: up-down; 0 without augmentation)."""
+        rng = np.random.default_rng([self.seed, epoch])
         order = rng.permutation(len(self.x))
         coins = rng.integers(0, 4, len(self.x))
+        idx = order[:self.batches * self.batch_size]
+        return idx, (coins[idx] if self.augment else np.zeros_like(idx))
+
+    def __call__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        idx_all, flips = self.plan(self.epoch)
+        self.epoch += 1
         for b in range(self.batches):
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            xb, yb = self.x[idx], self.y[idx]
-            if self.augment:
-                xb, yb = xb.copy(), yb.copy()
-                for k, coin in enumerate(coins[idx]):
-                    if coin & 1:
-                        xb[k], yb[k] = xb[k][:, ::-1], yb[k][:, ::-1]
-                    if coin & 2:
-                        xb[k], yb[k] = xb[k][::-1], yb[k][::-1]
+            part = slice(b * self.batch_size, (b + 1) * self.batch_size)
+            xb, yb = self.x[idx_all[part]].copy(), self.y[idx_all[part]].copy()
+            for k, coin in enumerate(flips[part]):
+                if coin & 1:
+                    xb[k], yb[k] = xb[k][:, ::-1], yb[k][:, ::-1]
+                if coin & 2:
+                    xb[k], yb[k] = xb[k][::-1], yb[k][::-1]
             yield xb, yb
 
 
 def make_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
-                  augment: bool = True):
-    """A ``tf.data`` pipeline over :class:`EpochBatches` (a new pass per iteration)."""
+                  augment: bool = True, epochs: int = 1):
+    """A ``tf.data`` pipeline of ``epochs`` passes of :class:`EpochBatches`' batches, one
+    after another (``EpochBatches.batches`` per epoch): the plan (indices and flips) is
+    drawn in numpy, the gathering and flipping run in the graph, so no Python runs per
+    batch."""
     import tensorflow as tf
 
-    spec = (tf.TensorSpec((None, *x.shape[1:]), tf.float32),
-            tf.TensorSpec((None, *y.shape[1:]), tf.float32))
-    data = tf.data.Dataset.from_generator(EpochBatches(x, y, batch_size, seed, augment),
-                                          output_signature=spec)
+    plan = EpochBatches(x, y, batch_size, seed, augment)
+    idx, flips = (np.concatenate(v) for v in zip(*(plan.plan(e) for e in range(epochs))))
+    images, masks = tf.constant(x, tf.float32), tf.constant(y, tf.float32)
+
+    def gather(i, f):
+        xb, yb = tf.gather(images, i), tf.gather(masks, i)
+        lr = tf.reshape(tf.equal(f % 2, 1), (-1, 1, 1, 1))
+        ud = tf.reshape(tf.equal(f // 2, 1), (-1, 1, 1, 1))
+        xb, yb = tf.where(lr, tf.reverse(xb, [2]), xb), tf.where(lr, tf.reverse(yb, [2]), yb)
+        return tf.where(ud, tf.reverse(xb, [1]), xb), tf.where(ud, tf.reverse(yb, [1]), yb)
+
+    size = min(batch_size, len(x))
+    data = tf.data.Dataset.from_tensor_slices((idx.astype(np.int32), flips.astype(np.int32)))
+    data = data.batch(size, drop_remainder=True).map(gather)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return data.with_options(options).prefetch(2)
+    return data.with_options(options).prefetch(2), plan.batches
 
 
 def predict_confusion(model, x: np.ndarray, y: np.ndarray, threshold: float = 0.5,
@@ -475,7 +497,8 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         rate = learning_rate if init is None else learning_rate * fine_tune_lr_factor
         model.compile(optimizer=keras.optimizers.Adam(rate), loss=nets.DiceLoss())
     scorer = InferenceScorer(model, data.x_test.shape[1:], max(16, batch_size))
-    pipeline = make_pipeline(data.x_train, data.y_train, batch_size, seed, augment)
+    pipeline, steps = make_pipeline(data.x_train, data.y_train, batch_size, seed, augment,
+                                    epochs)
     t_fit = time.perf_counter()
     with _progress(progress, epochs, run_name(architecture, filters, batch_size,
                                                learning_rate)) as report:
@@ -483,7 +506,8 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         partial = out / f".{HISTORY}.part"
         monitor = _test_monitor(data.x_test, data.y_test, threshold, scorer, patience,
                                 max_seconds, partial, report, score_start=init is not None)
-        model.fit(pipeline, epochs=epochs, verbose=0, shuffle=False, callbacks=[monitor])
+        model.fit(pipeline, epochs=epochs, steps_per_epoch=steps, verbose=0, shuffle=False,
+                  callbacks=[monitor])
     train_seconds = time.perf_counter() - t0
     t_after = time.perf_counter()
     if monitor.best_weights is not None:

@@ -198,9 +198,10 @@ def test_train_command_on_an_event(tmp_path):
 def test_flip_augmentation_moves_image_and_mask_together():
     x = np.arange(2 * 4 * 4 * 2, dtype=np.float32).reshape(2, 4, 4, 2)
     y = (x[..., :1] % 3 == 0).astype(np.float32)
-    pipeline = train.make_pipeline(x, y, batch_size=2, seed=5)
+    pipeline, steps = train.make_pipeline(x, y, batch_size=2, seed=5, epochs=12)
+    assert steps == 1
     seen = set()
-    for _ in range(12):                                    # epochs reshuffle and re-flip
+    for _ in range(1):                                     # 12 epochs reshuffle and re-flip
         for xb, yb in pipeline:
             for xi, yi in zip(xb.numpy(), yb.numpy()):
                 k = int(xi[..., 0].min() // 32)            # which patch
@@ -212,6 +213,22 @@ def test_flip_augmentation_moves_image_and_mask_together():
                 np.testing.assert_array_equal(yi, (xi[..., :1] % 3 == 0).astype(np.float32))
                 seen.add(match[0])
     assert seen == {(0, 0), (0, 1), (1, 0), (1, 1)}
+
+
+@pytest.mark.parametrize("n,batch,augment", [(10, 4, True), (3, 4, True), (9, 3, False)])
+def test_pipeline_yields_the_numpy_reference_batches(n, batch, augment):
+    """The in-graph pipeline gives exactly :class:`EpochBatches`' batches, epoch after
+    epoch (same order, same flips, short batches dropped, a small set one batch)."""
+    x = np.random.default_rng(1).normal(size=(n, 4, 6, 2)).astype(np.float32)
+    y = (x[..., :1] > 0.3).astype(np.float32)
+    pipeline, steps = train.make_pipeline(x, y, batch, seed=7, augment=augment, epochs=3)
+    reference = train.EpochBatches(x, y, batch, 7, augment)
+    expected = [b for _ in range(3) for b in reference()]
+    got = [(xb.numpy(), yb.numpy()) for xb, yb in pipeline]
+    assert steps == reference.batches and len(got) == len(expected) == 3 * steps
+    for (gx, gy), (ex, ey) in zip(got, expected):
+        np.testing.assert_array_equal(gx, ex)
+        np.testing.assert_array_equal(gy, ey)
 
 
 def test_epoch_batches_depend_only_on_seed_and_epoch():
