@@ -40,10 +40,12 @@ features instead of overwriting them).  Training from scratch is unaffected by b
 Reproducibility: ``keras.utils.set_random_seed``, TensorFlow op determinism, and shuffling
 and flips drawn per epoch from numpy generators seeded by (seed, epoch): the same seed and
 data give the same metrics on CPU, bit for bit (checked across processes with 1 and 2
-threads).  The batches of all epochs are one in-graph ``tf.data`` pipeline with a known
-number of steps per epoch (:func:`make_pipeline`): no Python per batch, and Adam's step
-count is the number of real steps (a generator of unknown length made Keras run one
+threads).  The batch generator declares its length (:func:`make_pipeline`), so Adam's
+step count is the number of real steps (a generator of unknown length made Keras run one
 empty step per epoch, which still advanced Adam's counter and so its bias correction).
+The batches stay a Python generator on purpose: the same batches gathered and flipped by
+``tf.data`` ops in the graph made training differ from run to run here (those ops ran
+beside the training step's).
 Scale: a ``tf.distribute`` strategy is chosen automatically (MultiWorkerMirrored when
 ``TF_CONFIG`` is set, Mirrored with several GPUs, the default strategy otherwise), and
 mixed precision (float16 compute, float32 output and loss) is used on GPUs only.
@@ -148,8 +150,7 @@ class EpochBatches:
     the same whatever threads TensorFlow runs (TensorFlow's own reshuffling seeds are not:
     they raced with two inter-op threads here).  Each patch is flipped left-right and/or
     up-down with probability 1/2 each, image and mask together.  A short last batch is
-    dropped (it would retrace the training step and give noisy BN statistics).  This is
-    the numpy reference of :func:`make_pipeline`, which yields the same batches in-graph."""
+    dropped (it would retrace the training step and give noisy BN statistics)."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
                  augment: bool = True) -> None:
@@ -182,30 +183,21 @@ class EpochBatches:
 
 
 def make_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
-                  augment: bool = True, epochs: int = 1):
-    """A ``tf.data`` pipeline of ``epochs`` passes of :class:`EpochBatches`' batches, one
-    after another (``EpochBatches.batches`` per epoch): the plan (indices and flips) is
-    drawn in numpy, the gathering and flipping run in the graph, so no Python runs per
-    batch."""
+                  augment: bool = True):
+    """A ``tf.data`` pipeline over :class:`EpochBatches` (a new pass per iteration) and its
+    number of batches.  The pipeline declares that length, so Keras runs exactly that many
+    steps per epoch: without it Keras runs one empty step at each epoch's end, which still
+    advances Adam's step counter (and so its bias correction)."""
     import tensorflow as tf
 
-    plan = EpochBatches(x, y, batch_size, seed, augment)
-    idx, flips = (np.concatenate(v) for v in zip(*(plan.plan(e) for e in range(epochs))))
-    images, masks = tf.constant(x, tf.float32), tf.constant(y, tf.float32)
-
-    def gather(i, f):
-        xb, yb = tf.gather(images, i), tf.gather(masks, i)
-        lr = tf.reshape(tf.equal(f % 2, 1), (-1, 1, 1, 1))
-        ud = tf.reshape(tf.equal(f // 2, 1), (-1, 1, 1, 1))
-        xb, yb = tf.where(lr, tf.reverse(xb, [2]), xb), tf.where(lr, tf.reverse(yb, [2]), yb)
-        return tf.where(ud, tf.reverse(xb, [1]), xb), tf.where(ud, tf.reverse(yb, [1]), yb)
-
-    size = min(batch_size, len(x))
-    data = tf.data.Dataset.from_tensor_slices((idx.astype(np.int32), flips.astype(np.int32)))
-    data = data.batch(size, drop_remainder=True).map(gather)
+    batches = EpochBatches(x, y, batch_size, seed, augment)
+    spec = (tf.TensorSpec((None, *x.shape[1:]), tf.float32),
+            tf.TensorSpec((None, *y.shape[1:]), tf.float32))
+    data = tf.data.Dataset.from_generator(batches, output_signature=spec)
+    data = data.apply(tf.data.experimental.assert_cardinality(batches.batches))
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return data.with_options(options).prefetch(2), plan.batches
+    return data.with_options(options).prefetch(2), batches.batches
 
 
 def predict_confusion(model, x: np.ndarray, y: np.ndarray, threshold: float = 0.5,
@@ -497,8 +489,7 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         rate = learning_rate if init is None else learning_rate * fine_tune_lr_factor
         model.compile(optimizer=keras.optimizers.Adam(rate), loss=nets.DiceLoss())
     scorer = InferenceScorer(model, data.x_test.shape[1:], max(16, batch_size))
-    pipeline, steps = make_pipeline(data.x_train, data.y_train, batch_size, seed, augment,
-                                    epochs)
+    pipeline, _ = make_pipeline(data.x_train, data.y_train, batch_size, seed, augment)
     t_fit = time.perf_counter()
     with _progress(progress, epochs, run_name(architecture, filters, batch_size,
                                                learning_rate)) as report:
@@ -506,8 +497,7 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         partial = out / f".{HISTORY}.part"
         monitor = _test_monitor(data.x_test, data.y_test, threshold, scorer, patience,
                                 max_seconds, partial, report, score_start=init is not None)
-        model.fit(pipeline, epochs=epochs, steps_per_epoch=steps, verbose=0, shuffle=False,
-                  callbacks=[monitor])
+        model.fit(pipeline, epochs=epochs, verbose=0, shuffle=False, callbacks=[monitor])
     train_seconds = time.perf_counter() - t0
     t_after = time.perf_counter()
     if monitor.best_weights is not None:

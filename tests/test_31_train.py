@@ -198,10 +198,10 @@ def test_train_command_on_an_event(tmp_path):
 def test_flip_augmentation_moves_image_and_mask_together():
     x = np.arange(2 * 4 * 4 * 2, dtype=np.float32).reshape(2, 4, 4, 2)
     y = (x[..., :1] % 3 == 0).astype(np.float32)
-    pipeline, steps = train.make_pipeline(x, y, batch_size=2, seed=5, epochs=12)
+    pipeline, steps = train.make_pipeline(x, y, batch_size=2, seed=5)
     assert steps == 1
     seen = set()
-    for _ in range(1):                                     # 12 epochs reshuffle and re-flip
+    for _ in range(12):                                    # epochs reshuffle and re-flip
         for xb, yb in pipeline:
             for xi, yi in zip(xb.numpy(), yb.numpy()):
                 k = int(xi[..., 0].min() // 32)            # which patch
@@ -216,19 +216,35 @@ def test_flip_augmentation_moves_image_and_mask_together():
 
 
 @pytest.mark.parametrize("n,batch,augment", [(10, 4, True), (3, 4, True), (9, 3, False)])
-def test_pipeline_yields_the_numpy_reference_batches(n, batch, augment):
-    """The in-graph pipeline gives exactly :class:`EpochBatches`' batches, epoch after
-    epoch (same order, same flips, short batches dropped, a small set one batch)."""
+def test_pipeline_declares_its_length_and_yields_the_epoch_batches(n, batch, augment):
+    """Keras must know how many batches an epoch has (else it runs an empty step per epoch
+    that still advances Adam's step counter); each pass is the next epoch's batches."""
     x = np.random.default_rng(1).normal(size=(n, 4, 6, 2)).astype(np.float32)
     y = (x[..., :1] > 0.3).astype(np.float32)
-    pipeline, steps = train.make_pipeline(x, y, batch, seed=7, augment=augment, epochs=3)
+    pipeline, steps = train.make_pipeline(x, y, batch, seed=7, augment=augment)
     reference = train.EpochBatches(x, y, batch, 7, augment)
-    expected = [b for _ in range(3) for b in reference()]
-    got = [(xb.numpy(), yb.numpy()) for xb, yb in pipeline]
-    assert steps == reference.batches and len(got) == len(expected) == 3 * steps
-    for (gx, gy), (ex, ey) in zip(got, expected):
-        np.testing.assert_array_equal(gx, ex)
-        np.testing.assert_array_equal(gy, ey)
+    assert steps == reference.batches == int(pipeline.cardinality()) == max(1, n // batch)
+    for _ in range(3):
+        got = [(xb.numpy(), yb.numpy()) for xb, yb in pipeline]
+        expected = list(reference())
+        assert len(got) == len(expected) == steps
+        for (gx, gy), (ex, ey) in zip(got, expected):
+            np.testing.assert_array_equal(gx, ex)
+            np.testing.assert_array_equal(gy, ey)
+
+
+def test_adam_counts_only_real_steps(tmp_path):
+    """Two batches per epoch, three epochs: Adam's step counter ends at exactly 6."""
+    import keras
+
+    x = np.random.default_rng(2).normal(size=(10, 16, 16, 2)).astype(np.float32)
+    y = (x[..., :1] > 0).astype(np.float32)
+    pipeline, steps = train.make_pipeline(x, y, 4, seed=0)
+    inp = keras.Input((16, 16, 2))
+    model = keras.Model(inp, keras.layers.Conv2D(1, 1, activation="sigmoid")(inp))
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    model.fit(pipeline, epochs=3, verbose=0)
+    assert steps == 2 and int(model.optimizer.iterations.numpy()) == 6
 
 
 def test_epoch_batches_depend_only_on_seed_and_epoch():
