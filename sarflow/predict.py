@@ -49,6 +49,10 @@ MASK_NODATA = 255
 OUTPUT_NAMES = {"probability": "probability.tif", "mask": "mask.tif",
                 "polygons": "landslides.gpkg"}
 
+_KEEP, _FLIP = slice(None), slice(None, None, -1)
+_FLIPS = ((_KEEP, _KEEP), (_KEEP, _FLIP), (_FLIP, _KEEP), (_FLIP, _FLIP))
+"""(rows, columns) of a window's four flips: none, left-right, up-down, both."""
+
 # WGS84 ellipsoid, for exact areas of latitude/longitude polygons
 _WGS84_A = 6378137.0
 _WGS84_F = 1 / 298.257223563
@@ -261,15 +265,11 @@ class TiledPredictor:
         if not self.flip_average:
             return self._forward(batch)
         n = len(batch)
-        views = [(slice(None), slice(None)), (slice(None), slice(None, None, -1)),
-                 (slice(None, None, -1), slice(None)),
-                 (slice(None, None, -1), slice(None, None, -1))]
-        flipped = np.concatenate([batch[:, r, c] for r, c in views])
-        out = self._forward(flipped)
+        out = self._forward(np.concatenate([batch[:, r, c] for r, c in _FLIPS]))
         total = np.zeros((n, *out.shape[1:]), np.float32)
-        for k, (r, c) in enumerate(views):  # every flip is its own inverse
+        for k, (r, c) in enumerate(_FLIPS):  # every flip is its own inverse
             total += out[k * n:(k + 1) * n][:, r, c]
-        return total / len(views)
+        return total / len(_FLIPS)
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         """One pass of the net over windows (n, P, P, bands): probabilities (n, P, P)."""

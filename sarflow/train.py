@@ -173,7 +173,7 @@ class EpochBatches:
         self.epoch += 1
         for b in range(self.batches):
             part = slice(b * self.batch_size, (b + 1) * self.batch_size)
-            xb, yb = self.x[idx_all[part]].copy(), self.y[idx_all[part]].copy()
+            xb, yb = self.x[idx_all[part]], self.y[idx_all[part]]  # fancy indexing: copies
             for k, coin in enumerate(flips[part]):
                 if coin & 1:
                     xb[k], yb[k] = xb[k][:, ::-1], yb[k][:, ::-1]
@@ -184,9 +184,8 @@ class EpochBatches:
 
 def make_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
                   augment: bool = True):
-    """A ``tf.data`` pipeline over :class:`EpochBatches` (a new pass per iteration) and its
-    number of batches.  The pipeline declares that length, so Keras runs exactly that many
-    steps per epoch: without it Keras runs one empty step at each epoch's end, which still
+    """A ``tf.data`` pipeline over :class:`EpochBatches` (a new pass per iteration) that
+    declares its number of batches, so Keras runs exactly that many steps per epoch: without it Keras runs one empty step at each epoch's end, which still
     advances Adam's step counter (and so its bias correction)."""
     import tensorflow as tf
 
@@ -197,7 +196,7 @@ def make_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
     data = data.apply(tf.data.experimental.assert_cardinality(batches.batches))
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return data.with_options(options).prefetch(2), batches.batches
+    return data.with_options(options).prefetch(2)
 
 
 def predict_confusion(model, x: np.ndarray, y: np.ndarray, threshold: float = 0.5,
@@ -489,7 +488,7 @@ def train_run(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         rate = learning_rate if init is None else learning_rate * fine_tune_lr_factor
         model.compile(optimizer=keras.optimizers.Adam(rate), loss=nets.DiceLoss())
     scorer = InferenceScorer(model, data.x_test.shape[1:], max(16, batch_size))
-    pipeline, _ = make_pipeline(data.x_train, data.y_train, batch_size, seed, augment)
+    pipeline = make_pipeline(data.x_train, data.y_train, batch_size, seed, augment)
     t_fit = time.perf_counter()
     with _progress(progress, epochs, run_name(architecture, filters, batch_size,
                                                learning_rate)) as report:
