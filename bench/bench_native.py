@@ -230,7 +230,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.workdir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
+        from sarflow.train import cpu_description
+
         result: dict = {"bench": "native", "device": f"cpu ({os.cpu_count()} cores)",
+                        "cpu": cpu_description(),
                         "note": "whole chain per scene (open, read, noise, calibrate, "
                                 "terrain-correct, write); fixed per-scene costs (annotation "
                                 "XML parsing, about 0.1 s) weigh most on the small grid"}

@@ -2,8 +2,9 @@
 
 Both run as fresh processes, timed from start to exit, on the same patches (the demo
 event's G1 dataset: 29 train and 7 test 128 x 128 patches), with the same network
-(DPPA-UNet, 16 base filters, depth 4), batch size 8, learning rate 1e-3 and ``--epochs``
-(10) epochs:
+(DPPA-UNet, 16 base filters, depth 4), batch size 8, learning rate 1e-3, ``--epochs``
+(10) epochs and the same precision policy (``--precision``, default ``auto``: what sarflow
+resolves it to on this machine, e.g. mixed bfloat16 on a CPU with AVX512-BF16):
 
 * ``bare``: import, load the patches, build and compile the network, ``model.fit`` on the
   numpy arrays for the same number of full batches per epoch (Keras' own shuffling), exit;
@@ -53,6 +54,7 @@ _BARE = textwrap.dedent("""
     from sarflow.dataset import load_dataset
 
     data = load_dataset({dataset!r})
+    keras.mixed_precision.set_global_policy({policy!r})
     keras.utils.set_random_seed({seed})
     model = nets.build({architecture!r}, len(data.channels), {filters}, 4)
     model.compile(optimizer=keras.optimizers.Adam({learning_rate}), loss=nets.DiceLoss())
@@ -94,18 +96,21 @@ def _timed(cmd: list[str]) -> tuple[float, float]:
     return wall, cpu
 
 
-def bare(dataset: Path, epochs: int) -> tuple[float, float]:
-    code = _BARE.format(root=str(ROOT), dataset=str(dataset), epochs=epochs, **SETTINGS)
+def bare(dataset: Path, epochs: int, policy: str) -> tuple[float, float]:
+    code = _BARE.format(root=str(ROOT), dataset=str(dataset), epochs=epochs, policy=policy,
+                        **SETTINGS)
     return _timed([sys.executable, "-c", code])
 
 
-def sarflow(dataset: Path, out: Path, epochs: int) -> tuple[tuple[float, float], dict, list]:
+def sarflow(dataset: Path, out: Path, epochs: int,
+            precision: str) -> tuple[tuple[float, float], dict, list]:
     s = SETTINGS
     wall = _timed([sys.executable, "-m", "sarflow", "-q", "train", "--dataset", str(dataset),
                    "--out", str(out), "--architecture", s["architecture"],
                    "--filters", str(s["filters"]), "--batch-size", str(s["batch_size"]),
                    "--learning-rate", str(s["learning_rate"]), "--epochs", str(epochs),
-                   "--patience", str(epochs), "--seed", str(s["seed"])])
+                   "--patience", str(epochs), "--seed", str(s["seed"]),
+                   "--precision", precision])
     from sarflow.train import run_name
 
     run = out / run_name(s["architecture"], s["filters"], s["batch_size"], s["learning_rate"])
@@ -122,14 +127,23 @@ def main() -> None:
                     default=Path(tempfile.gettempdir()) / "sarflow-bench-demo")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--precision", default="auto",
+                    choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"))
     args = ap.parse_args()
+    from sarflow.train import cpu_description, resolve_precision
+
+    policy = resolve_precision(args.precision)
     dataset = args.dataset or demo_dataset(args.workdir)
     bare_s, sar_s, results, histories = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for k in range(args.repeat + 1):
             if k < args.repeat:
-                bare_s.append(bare(dataset, args.epochs))
-            wall, result, history = sarflow(dataset, Path(tmp) / f"run{k}", args.epochs)
+                bare_s.append(bare(dataset, args.epochs, policy))
+            wall, result, history = sarflow(dataset, Path(tmp) / f"run{k}", args.epochs,
+                                            args.precision)
+            if result["precision_policy"] != policy:
+                raise SystemExit(f"sarflow trained in {result['precision_policy']}, "
+                                 f"the bare process in {policy}")
             sar_s.append(wall)
             results.append(result)
             histories.append(history)
@@ -142,8 +156,9 @@ def main() -> None:
     r = results[0]
     print(json.dumps({
         "bench": "train_overhead", "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "cpu": cpu_description(),
         "dataset": str(dataset), "n_train": r["n_train"], "n_test": r["n_test"],
-        "epochs": args.epochs, **SETTINGS,
+        "epochs": args.epochs, **SETTINGS, "precision_policy": policy,
         "bare_fit_process_s": [round(w, 2) for w, _ in bare_s],
         "sarflow_train_process_s": [round(w, 2) for w, _ in sar_s],
         "bare_fit_process_cpu_s": [round(c, 2) for _, c in bare_s],

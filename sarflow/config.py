@@ -209,6 +209,10 @@ class ModelSettings(_Strict):
     fine_tune_lr_factor: float = Field(FINE_TUNE_LR_FACTOR, gt=0, le=1)
     """With ``init``: Adam's learning rate is ``learning_rate`` times this (fine-tuning
     takes smaller steps so the pretrained features are adjusted, not overwritten)."""
+    precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "auto"
+    """Compute precision of training: ``auto`` is mixed float16 on a GPU, mixed bfloat16 on
+    a CPU with native bfloat16 (AVX512-BF16, AMX), float32 elsewhere; the trained model
+    predicts in the precision it was trained in."""
 
     @field_validator("patch_size")
     @classmethod

@@ -258,3 +258,77 @@ def test_epoch_batches_depend_only_on_seed_and_epoch():
     assert not np.array_equal(runs[0][0], runs[0][1])          # each epoch reshuffles
     assert not np.array_equal(runs[0][0], runs[2][0])          # another seed differs
     assert all(len(r) == 8 for r in runs[0])                   # 2 full batches, 2 dropped
+
+
+def test_the_optimizer_built_first_traces_the_training_step_once_and_changes_nothing():
+    """Keras creates Adam's slots inside the first traced step, which makes TensorFlow trace
+    it twice; built beforehand it is traced once, and training is the same bit for bit."""
+    import keras
+
+    x = np.random.default_rng(2).normal(size=(8, 16, 16, 2)).astype(np.float32)
+    y = (x[..., :1] > 0).astype(np.float32)
+    traces, weights = {}, {}
+    for prebuilt in (False, True):
+        keras.utils.set_random_seed(0)
+        inp = keras.Input((16, 16, 2))
+        hidden = keras.layers.Conv2D(4, 3, padding="same")(inp)
+        model = keras.Model(inp, keras.layers.Conv2D(1, 1, activation="sigmoid")(hidden))
+        model.compile(keras.optimizers.Adam(1e-2), "mse")
+        if prebuilt:
+            train.build_optimizer(model)
+            assert model.optimizer.built and int(model.optimizer.iterations.numpy()) == 0
+        calls, step = [], model.train_step
+        model.train_step = lambda data, step=step, calls=calls: (calls.append(1), step(data))[1]
+        model.fit(train.make_pipeline(x, y, 4, seed=0), epochs=2, verbose=0)
+        traces[prebuilt], weights[prebuilt] = len(calls), model.get_weights()
+    assert traces == {False: 2, True: 1}
+    for a, b in zip(weights[False], weights[True]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bf16_is_detected_from_the_cpu_flags(tmp_path):
+    def cpuinfo(flags: str) -> Path:
+        path = tmp_path / f"cpuinfo-{len(list(tmp_path.iterdir()))}"
+        path.write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\n\n"
+                        f"processor\t: 1\nflags\t\t: {flags}\n")
+        return path
+
+    assert train.cpu_has_bf16(cpuinfo("fpu sse avx2 avx512f avx512_bf16 avx512_vnni"))
+    assert train.cpu_has_bf16(cpuinfo("fpu avx512f amx_tile amx_bf16"))
+    assert not train.cpu_has_bf16(cpuinfo("fpu sse avx2 avx512f avx512_vnni"))
+    assert not train.cpu_has_bf16(tmp_path / "missing")
+
+
+def test_precision_resolves_for_the_machine_and_rejects_unknown_names():
+    from sarflow.config import ModelSettings
+    from sarflow.errors import ConfigError
+
+    expected = "mixed_bfloat16" if train.cpu_has_bf16() else "float32"   # no GPU here
+    assert train.resolve_precision("auto") == expected == train.resolve_precision()
+    for name in ("float32", "mixed_bfloat16", "mixed_float16"):
+        assert train.resolve_precision(name) == name
+    with pytest.raises(ConfigError, match="float32"):
+        train.resolve_precision("float64")
+    assert ModelSettings().precision == "auto"
+    with pytest.raises(ValueError):
+        ModelSettings(precision="half")
+
+
+def test_a_run_trains_and_saves_in_the_precision_it_asks_for(dataset_dir, tmp_path):
+    """float32 and mixed bfloat16 runs differ; each records its policy, its provenance
+    says which was asked for, and each saved model reproduces its test scores."""
+    from sarflow.modelio import load_model
+
+    data = load_dataset(dataset_dir)
+    runs = {p: train.train_run(dataset_dir, tmp_path / p, epochs=3, precision=p, **SMALL)
+            for p in ("float32", "mixed_bfloat16")}
+    for policy, result in runs.items():
+        assert result["precision_policy"] == policy
+        assert result["provenance"]["settings"]["precision"] == policy
+        model, _ = load_model(tmp_path / policy / "model.keras")
+        conv = model.get_layer("enc1_conv1")
+        assert conv.dtype_policy.name == policy and conv.kernel.dtype == "float32"
+        assert model.get_layer("probability").dtype_policy.name == "float32"
+        conf = Confusion().add(data.y_test, model.predict(data.x_test, verbose=0), 0.5)
+        assert conf.as_dict() == result["test"]
+    assert _history(tmp_path / "float32") != _history(tmp_path / "mixed_bfloat16")

@@ -51,12 +51,16 @@ def _numbers(text: str | None, kind: type, option: str) -> list | None:
 @click.option("--init", "init", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="MODEL.keras",
               help="Start from a trained model (same group and channels): fine-tuning.")
+@click.option("--precision", type=click.Choice(["auto", "float32", "mixed_bfloat16",
+                                                "mixed_float16"]), default=None,
+              help="Compute precision (default: the config's, else auto: mixed float16 on a "
+                   "GPU, mixed bfloat16 on a CPU with native bfloat16, else float32).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def train(event_config: Path | None, dataset_dir: Path | None, out_dir: Path | None,
           group: str | None, architecture: str | None, use_grid: bool, filters: str | None,
           batch_size: str | None, learning_rate: str | None, epochs: int | None,
           patience: int | None, max_minutes: float | None, seed: int | None,
-          init: Path | None, as_json: bool) -> None:
+          init: Path | None, precision: str | None, as_json: bool) -> None:
     """Train a model for EVENT.yaml (or on --dataset DIR --out DIR).
 
     One configuration by default (the config's settings, else models/<architecture>.yaml);
@@ -76,10 +80,10 @@ def train(event_config: Path | None, dataset_dir: Path | None, out_dir: Path | N
     architecture = architecture or _init_architecture(init)
     if event_config is not None:
         summary = _train_event(event_config, group, architecture, use_grid, grid, epochs,
-                               patience, seed, max_seconds, not as_json, init)
+                               patience, seed, max_seconds, not as_json, init, precision)
     elif dataset_dir is not None and out_dir is not None:
         summary = _train_dataset(dataset_dir, out_dir, architecture, use_grid, grid, epochs,
-                                 patience, seed, max_seconds, not as_json, init)
+                                 patience, seed, max_seconds, not as_json, init, precision)
     else:
         raise ConfigError("give EVENT.yaml, or --dataset DIR and --out DIR")
     if as_json:
@@ -98,11 +102,12 @@ def _init_architecture(init: Path | None) -> str | None:
 
 
 def _train_event(path, group, architecture, use_grid, grid, epochs, patience, seed,
-                 max_seconds, progress, init=None):
+                 max_seconds, progress, init=None, precision=None):
     from ..train import train_event
 
     cfg = load_event(path)
-    updates = {k: v for k, v in {"seed": seed, "init": init}.items() if v is not None}
+    updates = {k: v for k, v in {"seed": seed, "init": init,
+                                 "precision": precision}.items() if v is not None}
     if not use_grid:
         updates.update({k: v[0] for k, v in grid.items()})
     if updates:
@@ -113,12 +118,13 @@ def _train_event(path, group, architecture, use_grid, grid, epochs, patience, se
 
 
 def _train_dataset(dataset_dir, out_dir, architecture, use_grid, grid, epochs, patience,
-                   seed, max_seconds, progress, init=None):
+                   seed, max_seconds, progress, init=None, precision=None):
     from ..config import ModelSettings
     from ..train import publish_best, train_grid
 
     m = ModelSettings(architecture=architecture or "dppa_unet", epochs=epochs,
-                      patience=patience, seed=seed or 0).resolved()
+                      patience=patience, seed=seed or 0,
+                      precision=precision or "auto").resolved()
     values = {"filters": [m.filters], "batch_size": [m.batch_size],
               "learning_rate": [m.learning_rate]}
     values.update((m.grid or {}) if use_grid else {})
@@ -127,7 +133,7 @@ def _train_dataset(dataset_dir, out_dir, architecture, use_grid, grid, epochs, p
                             progress=progress, epochs=m.epochs, patience=m.patience, seed=m.seed,
                             depth=m.depth, threshold=m.threshold, max_seconds=max_seconds,
                             init=None if init is None else str(init),
-                            fine_tune_lr_factor=m.fine_tune_lr_factor)
+                            fine_tune_lr_factor=m.fine_tune_lr_factor, precision=m.precision)
     return publish_best(best, rows, Path(out_dir) / f"best_{m.architecture}")
 
 
