@@ -11,8 +11,8 @@ window) goes through the same stages first.  Each event runs in a fresh Python p
 
 Per stage (and for the simulation): wall and CPU seconds of the whole process tree (the
 local Dask cluster's workers are child processes), peak memory of the tree (RSS and PSS of
-the process and all its children sampled every 0.2 s: peak sum and peak single process),
-and the disk size of the inputs and of each output folder.  ``ratio_per_scene_mpx`` is
+the process and all its children, sampled every 0.2 s by a separate sampler process: peak
+sum and peak single process), and the disk size of the inputs and of each output folder.  ``ratio_per_scene_mpx`` is
 Hokkaido's cost per scene-megapixel over the demo's (1.0: linear in scenes x pixels);
 ``ratio_per_mpx`` the same per grid megapixel.  ``--scale`` shrinks the Hokkaido grid per
 side (0.25 for a quick check of the script).
@@ -31,7 +31,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -53,46 +52,35 @@ PSS_EVERY = 5
 # measuring: process-tree memory and CPU
 # ------------------------------------------------------------------------------------
 
-class TreeMonitor:
-    """Samples RSS (and, less often, PSS) of this process and all its descendants in a
-    background thread; tracks the peaks and the CPU seconds of descendants."""
+class TreeSampler:
+    """Samples RSS (and, less often, PSS) of process ``root`` and all its descendants
+    (itself left out); tracks the peaks and the CPU seconds of the descendants."""
 
-    def __init__(self, interval: float = SAMPLE_S) -> None:
+    def __init__(self, root: int) -> None:
         import psutil
 
         self._psutil = psutil
-        self.me = psutil.Process()
-        self.interval = interval
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self.me = psutil.Process(root)
         self.reset()
 
     def reset(self) -> None:
         """Start a new measurement window (peaks from now on)."""
-        with self._lock:
-            self._reset()
-
-    def _reset(self) -> None:
         self.peak_rss_sum = self.peak_rss_single = self.peak_pss_sum = 0
         self.peak_single_name = ""
         self.max_processes = 0
         self.samples = 0
         self.child_cpu: dict[int, float] = {}
 
-    def _tree(self) -> list:
+    def tree(self) -> list:
         try:
-            return [self.me, *self.me.children(recursive=True)]
+            kids = self.me.children(recursive=True)
         except self._psutil.Error:
-            return [self.me]
+            kids = []
+        return [self.me, *(k for k in kids if k.pid != os.getpid())]
 
     def sample(self) -> None:
         """One sample of the whole tree."""
-        with self._lock:
-            self._sample()
-
-    def _sample(self) -> None:
-        procs = self._tree()
+        procs = self.tree()
         total = pss = 0
         with_pss = self.samples % PSS_EVERY == 0
         for p in procs:
@@ -116,19 +104,78 @@ class TreeMonitor:
         self.max_processes = max(self.max_processes, len(procs))
         self.samples += 1
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.sample()
+    def state(self) -> dict:
+        return {"peak_rss_sum": self.peak_rss_sum, "peak_pss_sum": self.peak_pss_sum,
+                "peak_rss_single": self.peak_rss_single,
+                "peak_single_name": self.peak_single_name,
+                "max_processes": self.max_processes, "child_cpu": self.child_cpu,
+                "alive": [p.pid for p in self.tree()]}
+
+
+def serve_samples(root: int, interval: float) -> None:
+    """The sampler process: samples ``root``'s tree every ``interval`` seconds and answers
+    each line on stdin (``sample``, ``reset``) with its state as one JSON line."""
+    import select
+
+    sampler = TreeSampler(root)
+    while True:
+        ready, _, _ = select.select([sys.stdin], [], [], interval)
+        if not ready:
+            sampler.sample()
+            continue
+        command = sys.stdin.readline().strip()
+        if command in ("", "stop"):
+            return
+        if command == "reset":
+            sampler.reset()
+        sampler.sample()
+        print(json.dumps(sampler.state()), flush=True)
+
+
+class TreeMonitor:
+    """The memory and CPU of this process's tree, sampled by a separate process
+    (:func:`serve_samples`): reading ``/proc`` (PSS from smaps every second) in a thread of
+    the measured process competed with its threads for the GIL and slowed training (the
+    demo-sized training took 106 s under that sampler against 63-64 s without)."""
+
+    def __init__(self, interval: float = SAMPLE_S) -> None:
+        import psutil
+
+        self.me = psutil.Process()
+        self.interval = interval
+        self._proc: subprocess.Popen | None = None
+        self.child_cpu: dict[int, float] = {}
+        self.alive: set[int] = set()
+
+    def _ask(self, command: str) -> None:
+        assert self._proc is not None and self._proc.stdin and self._proc.stdout
+        self._proc.stdin.write(command + "\n")
+        self._proc.stdin.flush()
+        state = json.loads(self._proc.stdout.readline())
+        self.child_cpu = {int(k): v for k, v in state.pop("child_cpu").items()}
+        self.alive = set(state.pop("alive"))
+        self.__dict__.update(state)
+
+    def sample(self) -> None:
+        """One sample now (and the sampler's state)."""
+        self._ask("sample")
+
+    def reset(self) -> None:
+        """Start a new measurement window (peaks from now on)."""
+        self._ask("reset")
 
     def __enter__(self) -> "TreeMonitor":
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
+        self._proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--sample-tree", str(os.getpid()),
+             "--interval", str(self.interval)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        if self._proc is not None and self._proc.stdin:
+            self._proc.stdin.write("stop\n")
+            self._proc.stdin.close()
+            self._proc.wait(timeout=30)
 
 
 def _short_name(p) -> str:
@@ -158,7 +205,7 @@ def measure(monitor: TreeMonitor, fn: Callable[[], Any]) -> tuple[Any, dict]:
     self_cpu = sum(os.times()[:2]) - self_cpu0
     kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     reaped = kids1.ru_utime + kids1.ru_stime - kids0.ru_utime - kids0.ru_stime
-    alive = {pid for pid in (p.pid for p in monitor._tree())}
+    alive = monitor.alive
     # children still alive now: their CPU since they were first seen (or since the start)
     live = sum(cpu - live0.get(pid, 0.0) for pid, cpu in monitor.child_cpu.items()
                if pid in alive)
@@ -385,7 +432,13 @@ def main() -> None:
     ap.add_argument("--scenes", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--center", help=argparse.SUPPRESS)
     ap.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--sample-tree", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--interval", type=float, default=SAMPLE_S, help=argparse.SUPPRESS)
     args = ap.parse_args()
+
+    if args.sample_tree:  # the memory sampler of an event process
+        serve_samples(args.sample_tree, args.interval)
+        return
 
     if args.one:  # the child: one event
         size = tuple(int(v) for v in args.size.split(","))
@@ -401,6 +454,7 @@ def main() -> None:
     root = args.root or Path(tempfile.mkdtemp(prefix="sarflow-hokkaido-"))
     root.mkdir(parents=True, exist_ok=True)
     from sarflow.demo import DEMO_MODEL, DemoSettings
+    from sarflow.train import cpu_description
 
     demo = DemoSettings()
     w, s, e, n = HOKKAIDO_BBOX
@@ -408,8 +462,9 @@ def main() -> None:
     size = hokkaido_size(args.scale)
     info = {"bench": "hokkaido", "scale": args.scale, "seed": args.seed,
             "machine": {"cpu_count": os.cpu_count(), "machine": platform.machine(),
+                        "cpu": cpu_description(),
                         "memory_gb": round(_total_memory() / 2 ** 30, 1),
-                        "note": "shared with other agents' jobs (see load average)"},
+                        "note": "other jobs on the machine show in the load average"},
             "load_average_start": load(), "control_s_start": control(),
             "model": {**DEMO_MODEL, "seed": args.seed}}
     t0 = time.perf_counter()

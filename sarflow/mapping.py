@@ -335,6 +335,7 @@ def map_event(cfg: Any, model_path: str | os.PathLike, *, out: Optional[str | os
         "model": str(Path(model_path).resolve()), "group": group,
         "architecture": meta.get("architecture"),
         "threshold": float(raster_info(paths["probability"]).tags.get("threshold", "nan")),
+        "flip_average": cfg.prediction.flip_average,
         "radiometry": selection.get("radiometry", "sigma0"),
         "passes": [PASS_NAMES[p] for p in selection.get("passes", [])],
         "dates": {k: v for k, v in selection.items() if k.endswith(("_pre", "_post"))

@@ -101,7 +101,8 @@ def asc_map(events, full_map):
     for r in keep:
         name = WorkDir(cfg.output).scene_output(r.product_id).name
         os.link(src / name, dst / name)
-    res = _invoke(["map", asc, "--model", model, "--workers", "1", "--json"])
+    res = _invoke(["map", asc, "--model", model, "--workers", "1", "--json",
+                   "--no-flip-average"])
     assert res.exit_code == 0, res.output
     return cfg, _json(res.stdout)
 
@@ -191,6 +192,8 @@ def _check_outputs(cfg, summary, passes: list[str]) -> list[dict]:
 def test_map_without_inventory(full_map):
     cfg, summary = full_map
     assert summary["inventory"] is None and summary["passes"] == ["ascending", "descending"]
+    assert summary["flip_average"] is True   # the config's default
+    assert raster_info(summary["outputs"]["probability"]).tags["flip_average"] == "true"
     feats = _check_outputs(cfg, summary, ["asc", "desc"])
     assert any(f["passes"] == "ascending,descending" for f in feats)
     page = Path(summary["outputs"]["report"]).read_text()
@@ -202,6 +205,8 @@ def test_map_without_inventory(full_map):
 def test_map_ascending_only(asc_map):
     cfg, summary = asc_map
     assert summary["passes"] == ["ascending"]
+    assert summary["flip_average"] is False   # --no-flip-average
+    assert raster_info(summary["outputs"]["probability"]).tags["flip_average"] == "false"
     assert "G3" in summary["left_out"] and "no descending post-event scenes" in summary["left_out"]["G3"]
     feats = _check_outputs(cfg, summary, ["asc"])
     assert {f["passes"] for f in feats} == {"ascending"}  # G1 is NaN where ascending is masked

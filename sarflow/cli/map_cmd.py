@@ -23,13 +23,16 @@ from .options import engine_option, event_argument, json_option, load_event, wor
               "(default: the model's, else 0.5).")
 @click.option("--min-area", "min_area", type=click.FloatRange(min=0), default=0.0,
               show_default=True, help="Leave out polygons smaller than this (square metres).")
+@click.option("--flip-average/--no-flip-average", default=None,
+              help="Average each window's predictions over its four flips (4x the passes; "
+                   "default: the config's prediction.flip_average, else on).")
 @engine_option
 @workers_option
 @json_option
 @click.pass_context
 def map_(ctx: click.Context, event_config: Path, model: Path, output: Path | None,
-         threshold: float | None, min_area: float, engine: str | None, workers: int | None,
-         as_json: bool) -> None:
+         threshold: float | None, min_area: float, flip_average: bool | None,
+         engine: str | None, workers: int | None, as_json: bool) -> None:
     """Map an event that has no inventory from whatever scenes exist (one pass is enough).
 
     Preprocesses and stacks what is not done yet, makes the no-model heatmap, maps the whole
@@ -40,6 +43,9 @@ def map_(ctx: click.Context, event_config: Path, model: Path, output: Path | Non
     from ..mapping import map_event
 
     cfg = load_event(event_config)
+    if flip_average is not None:
+        cfg = cfg.model_copy(update={"prediction": cfg.prediction.model_copy(
+            update={"flip_average": flip_average})})
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     result = map_event(cfg, model, out=output, threshold=threshold, min_area_m2=min_area,
                        engine=engine, workers=workers, progress=not (quiet or as_json))
