@@ -6,6 +6,8 @@ Three kinds enter sarflow through the ``import`` engine:
   30 m UTM), recognised by ASF's file-name convention
   ``OPERA_L2_RTC-S1_T<track>-<burst>-<swath>_<start>Z_<production>Z_<mission>_30_v<ver>_<POL>.tif``
   (anything after the polarisation, such as ``_tv_cropped``, is kept in the product id).
+  Its layover/shadow layer ``..._v<ver>_mask<suffix>.tif`` is read when it lies beside them
+  (OPERA's coding: 0 clear, 1 shadow, 2 layover, 3 both, 255 invalid).
   The GeoTIFF tags (``ORBIT_PASS_DIRECTION``, ``ZERO_DOPPLER_START_TIME``, ``TRACK_NUMBER``,
   ``PLATFORM``, backscatter conventions) win over the name when present.
 * **HyP3 RTC** zips (or their unzipped folders), named
@@ -39,6 +41,10 @@ RADIOMETRIES = ("sigma0", "gamma0")
 SCALES = ("power", "amplitude", "db")
 SIDECAR_NAMES = ("sarflow_import.yaml", "sarflow_import.yml")
 KINDS = ("OPERA_RTC", "HYP3_RTC", "RTC_GEOTIFF")
+MASK_CODINGS = ("hyp3_ls_map", "opera_mask")
+"""Layover/shadow codings read: HyP3's ls_map (bit 4 layover, bit 16 shadow; HyP3 GAMMA
+product guide) and OPERA RTC-S1's mask layer (0 clear, 1 shadow, 2 layover, 3 both, 255
+invalid; OPERA RTC-S1 product specification, the layer description in opera-adt/RTC)."""
 
 OPERA_RE = re.compile(
     r"^(?P<stem>OPERA_L2_RTC-S1_T(?P<track>\d{3})-(?P<burst>\d{6})-(?P<swath>IW[1-3])_"
@@ -79,7 +85,9 @@ class RtcProduct:
     burst: Optional[str] = None
     processed: Optional[dt.datetime] = None
     mask_files: list[str] = field(default_factory=list)
-    """Layover/shadow rasters in the product's own coding (HyP3 ls_map)."""
+    """Layover/shadow rasters in the product's own coding (``mask_coding``)."""
+    mask_coding: Optional[str] = None
+    """How ``mask_files`` code layover and shadow: one of :data:`MASK_CODINGS`."""
     nodata: Optional[float] = None
     """Nodata value overriding the files' own (from the sidecar)."""
     footprint: Any = None
@@ -204,11 +212,19 @@ def opera_product(path: Path) -> RtcProduct:
     track = int(tags.get("TRACK_NUMBER") or g["track"])
     stem = g["stem"] + g["suffix"]
     key = Path(files[next(iter(files))][0])
+    masks = [str(f) for f in _opera_mask_files(path.parent, g["stem"], g["suffix"])]
     return RtcProduct(path=key, product_id=stem, kind="OPERA_RTC", files=files, start=start,
                       pass_direction=pass_, pass_source=source, radiometry=radiometry,
                       scale=scale, mission=mission, relative_orbit=track,
                       burst=f"T{g['track']}-{g['burst']}-{g['swath']}",
-                      processed=_stamp(g["production"]), footprint=footprint)
+                      processed=_stamp(g["production"]), footprint=footprint,
+                      mask_files=masks, mask_coding="opera_mask" if masks else None)
+
+
+def _opera_mask_files(folder: Path, stem: str, suffix: str) -> list[Path]:
+    """The burst's layover/shadow layer beside its backscatter (``<stem>_mask<suffix>.tif``)."""
+    return [folder / f"{stem}_mask{suffix}{ext}" for ext in (".tif", ".tiff")
+            if (folder / f"{stem}_mask{suffix}{ext}").is_file()][:1]
 
 
 # ------------------------------------------------------------------------------------
@@ -247,7 +263,8 @@ def hyp3_product(path: Path) -> RtcProduct:
     return RtcProduct(path=path, product_id=name, kind="HYP3_RTC", files=files, start=start,
                       pass_direction=pass_from_solar_time(start, lon), pass_source="solar time",
                       radiometry=radiometry, scale=scale, mission=g["mission"],
-                      mask_files=masks, footprint=footprint)
+                      mask_files=masks, mask_coding="hyp3_ls_map" if masks else None,
+                      footprint=footprint)
 
 
 # ------------------------------------------------------------------------------------
@@ -427,6 +444,26 @@ def describe_conversion(scale: str) -> str:
             "db": "10 ** (dB / 10)"}[scale]
 
 
+_MASK_NODATA = {"hyp3_ls_map": -1.0, "opera_mask": 255.0, None: None}
+
+
+def decode_mask(code: Any, coding: Optional[str]) -> Any:
+    """sarflow's layover/shadow codes (0 clear, 1 layover, 2 shadow, 3 both; NaN where the
+    product's mask says nothing) from a product's own mask pixels in ``coding``."""
+    import numpy as np
+
+    known = np.isfinite(code)
+    c = np.where(known, code, 0).astype(np.int64)
+    if coding == "hyp3_ls_map":
+        flags = ((c & 4) > 0) * 1.0 + ((c & 16) > 0) * 2.0
+    elif coding == "opera_mask":
+        known &= c <= 3                                   # 255: invalid sample
+        flags = np.array([0.0, 2.0, 1.0, 3.0])[np.clip(c, 0, 3)]  # 1 shadow, 2 layover
+    else:
+        raise ValueError(f"unknown layover/shadow coding {coding!r}: one of {MASK_CODINGS}")
+    return np.where(known, flags, np.nan).astype(np.float32)
+
+
 def read_on_grid(product: RtcProduct, grid: Any, polarisations: list[str]) -> tuple[Any, dict[str, Any]]:
     """The product's backscatter on ``grid``: (len(pols) + 1, h, w) float32 linear power
     then the layover/shadow band (0 clear, 1 layover, 2 shadow, 3 both, NaN no data).
@@ -453,11 +490,10 @@ def read_on_grid(product: RtcProduct, grid: Any, polarisations: list[str]) -> tu
             out[i][gap] = data[gap]
     valid = np.isfinite(out[:-1]).all(axis=0)
     mask = np.where(valid, 0.0, np.nan).astype(np.float32)
-    for f in product.mask_files:  # HyP3 ls_map: bit 4 layover, bit 16 shadow
-        ls, _ = resample_to_grid(f, grid, method="nearest", nodata=-1)
-        code = np.nan_to_num(ls, nan=0).astype(np.int64)
-        flags = ((code & 4) > 0).astype(np.float32) + 2 * ((code & 16) > 0).astype(np.float32)
-        mask = np.where(valid, flags, mask)
+    for f in product.mask_files:
+        raw, _ = resample_to_grid(f, grid, method="nearest", nodata=_MASK_NODATA[product.mask_coding])
+        flags = decode_mask(raw, product.mask_coding)
+        mask = np.where(valid & np.isfinite(flags), flags, mask)
     out[-1] = mask
     if not valid.any():
         raise InputError(f"{product.product_id} does not cover the event area {grid.bounds}; "

@@ -110,10 +110,56 @@ def test_opera_outputs_record_gamma0(opera_event):
     assert info.descriptions == ("gamma0_VV", "gamma0_VH", "layover_shadow")
     assert info.tags["radiometry"] == "gamma0" and info.tags["engine"] == "import"
     assert "bilinear" in info.tags["resampling"]  # 30 m source, 10 m lattice: coarser
+    assert info.tags["layover_shadow_source"].startswith("none:")  # the fixture has no mask layer
     for name in ("G1", "G2", "fusion_quality"):
         assert raster_info(wd.group(name) if name != "fusion_quality"
                            else wd.stack / "changes" / "fusion_quality.tif").tags["radiometry"] == "gamma0"
     assert raster_info(wd.median("asc", "VV", "pre")).tags["radiometry"] == "gamma0"
+
+
+def _byte_raster_like(path: Path, like: Path, data: np.ndarray, nodata: int) -> Path:
+    """A Byte GeoTIFF on ``like``'s grid (OPERA writes its mask layer so)."""
+    from osgeo import gdal
+
+    src = gdal.Open(str(like))
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), src.RasterXSize, src.RasterYSize, 1,
+                                              gdal.GDT_Byte)
+    ds.SetGeoTransform(src.GetGeoTransform())
+    ds.SetProjection(src.GetProjection())
+    ds.GetRasterBand(1).SetNoDataValue(nodata)
+    ds.GetRasterBand(1).WriteArray(data)
+    ds = None
+    return path
+
+
+def test_opera_mask_layer_becomes_the_layover_shadow_band(tmp_path, fixtures_dir):
+    """OPERA's mask layer beside a burst (0 clear, 1 shadow, 2 layover, 3 both, 255
+    invalid) is read in sarflow's coding (1 layover, 2 shadow, 3 both), pixel for pixel."""
+    src = sorted((fixtures_dir / "rtc_stack").rglob("*_20240123T*_V[VH]_tv_cropped.tif"))
+    for f in src:
+        (tmp_path / f.name).symlink_to(f)
+    vv = tmp_path / src[-1].name
+    assert "_VV_" in vv.name
+    code = np.zeros((100, 150), np.uint8)
+    code[20:40, 30:50] = 1     # shadow
+    code[50:70, 30:50] = 2     # layover
+    code[20:40, 80:100] = 3    # both
+    code[50:70, 80:100] = 255  # invalid: says nothing
+    mask = _byte_raster_like(tmp_path / vv.name.replace("_VV_", "_mask_"), vv, code, 255)
+    prod = open_rtc_product(vv)
+    assert prod.mask_files == [str(mask)] and prod.mask_coding == "opera_mask"
+    grid = Grid.from_bounds(*BBOX)
+    data, _ = read_on_grid(prod, grid, ["VV", "VH"])
+    raw, _ = resample_to_grid(str(mask), grid, method="nearest", nodata=255)
+    valid = np.isfinite(data[:2]).all(axis=0)
+    expected = np.select([raw == 1, raw == 2, raw == 3], [2.0, 1.0, 3.0], 0.0)
+    expected[~valid] = np.nan
+    np.testing.assert_array_equal(data[2], expected)
+    for v in (1.0, 2.0, 3.0):
+        assert np.count_nonzero(data[2] == v) > 1000  # 600 m blocks: about 3600 lattice px
+    assert np.count_nonzero(np.isnan(raw) & valid) > 1000  # the 255 block stays clear
+    plain, _ = read_on_grid(open_rtc_product(src[-1]), grid, ["VV", "VH"])
+    assert set(np.unique(plain[2][valid])) == {0.0}  # without the layer: clear where valid
 
 
 def test_radiometry_is_part_of_the_scene_provenance(opera_event):

@@ -49,8 +49,16 @@ def _tags(product: Any, job: SceneJob, facts: dict[str, Any]) -> dict[str, Any]:
         "scale_conversion": describe_conversion(product.scale),
         "resampling": {p: describe_method(m) for p, m in facts["resampling"].items()},
         "source_files": {p: list(fs) for p, fs in product.files.items()},
+        "layover_shadow_source": _mask_source(product),
         "burst": product.burst or "",
     }
+
+
+def _mask_source(product: Any) -> str:
+    """Where the layover/shadow band came from, in words (for the tags and the log)."""
+    if not product.mask_files:
+        return "none: the product has no layover/shadow layer, only pixels without data are masked"
+    return f"{', '.join(Path(f).name for f in product.mask_files)} ({product.mask_coding})"
 
 
 class ImportEngine:
@@ -81,7 +89,8 @@ class ImportEngine:
         seconds = time.perf_counter() - t0
         notes = [f"{product.kind} {product.radiometry} ({product.scale}) resampled "
                  f"{', '.join(f'{p} {m}' for p, m in facts['resampling'].items())}",
-                 f"pass {product.pass_direction} from {product.pass_source}"]
+                 f"pass {product.pass_direction} from {product.pass_source}",
+                 f"layover/shadow: {_mask_source(product)}"]
         try:
             job.log_path.parent.mkdir(parents=True, exist_ok=True)
             with open(job.log_path, "a") as fh:
