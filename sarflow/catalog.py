@@ -485,6 +485,9 @@ class IndexReport:
     """(product moved out of the main table, newer product that took its place)."""
     already: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    terrain_corrected: list[tuple[str, str]] = field(default_factory=list)
+    """(path, kind) of the OPERA / HyP3 / sidecar products found: not indexed (the database
+    holds SAFE products only); events read them from their folders."""
     size: tuple[int, int] = (0, 0)
 
     def to_dict(self) -> dict[str, Any]:
@@ -492,6 +495,7 @@ class IndexReport:
                 "duplicates": [list(x) for x in self.duplicates],
                 "replaced": [list(x) for x in self.replaced], "already": self.already,
                 "failed": [list(x) for x in self.failed],
+                "terrain_corrected": [list(x) for x in self.terrain_corrected],
                 "size": {"scenes": self.size[0], "duplicates": self.size[1]}}
 
 
@@ -570,10 +574,14 @@ def index_scenes(folders: Sequence[str | Path], db: str | Path,
     arrives; the older one is kept in pyroSAR's ``duplicates`` table.
     """
     from .pyrosar_compat import identify
+    from .rtc_products import find_rtc_products
 
     report = IndexReport(db=str(db))
     scenes = []
-    paths = find_products(folders)
+    rtc, _ = find_rtc_products(folders)  # HyP3 zips would otherwise fail as "no manifest"
+    report.terrain_corrected = [(str(p.path), p.kind) for p in rtc]
+    taken = {str(Path(p.path).resolve()) for p in rtc}
+    paths = [p for p in find_products(folders) if str(p) not in taken]
     for i, path in enumerate(paths):
         try:
             _check_container(path)

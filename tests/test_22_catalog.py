@@ -227,6 +227,36 @@ def test_index_on_spatialite_keeps_newest(tmp_path: Path, fixtures_dir: Path) ->
     assert [Path(d["scene"]).name for d in content["duplicates"]] == [older.name]
 
 
+@pytest.mark.filterwarnings("ignore:The 'management' parameter:PendingDeprecationWarning")
+@pytest.mark.no_tensorflow
+def test_index_lists_terrain_corrected_products_without_failing_them(tmp_path: Path,
+                                                                    fixtures_dir: Path) -> None:
+    """A HyP3 zip (no manifest.safe) and OPERA GeoTIFFs beside a GRD: the GRD is indexed,
+    the other two are listed as terrain-corrected, none is reported failed."""
+    import numpy as np
+
+    from tests.rasters import write_geotiff
+
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    shutil.copy(fixtures_dir / "s1" / f"{S1A_OLD}.zip", scenes)
+    for f in sorted((fixtures_dir / "rtc_stack").rglob("*_20240123T*_V[VH]_tv_cropped.tif")):
+        (scenes / f.name).symlink_to(f)
+    name = "S1A_IW_20150309T173017_DVP_RTC20_G_gpunem_1A2B"
+    tif = write_geotiff(tmp_path / f"{name}_VV.tif", np.ones((20, 20), np.float32),
+                        (600000.0, 4800000.0), 20.0, 32631)
+    with zipfile.ZipFile(scenes / f"{name}.zip", "w") as zf:
+        zf.write(tif, f"{name}/{name}_VV.tif")
+    db = tmp_path / "scenes.db"
+    report = index_scenes([scenes], db)
+    assert report.registered == [S1A_OLD] and report.failed == []
+    assert sorted(k for _, k in report.terrain_corrected) == ["HYP3_RTC", "OPERA_RTC"]
+    assert report.size == (1, 0)
+    res = CliRunner().invoke(cli, ["scenes", "index", str(scenes), "--db", str(db)])
+    assert res.exit_code == 0, res.output
+    assert "not indexed: 2 terrain-corrected products (HYP3_RTC 1, OPERA_RTC 1)" in " ".join(res.output.split())
+
+
 def test_archive_args_for_files_and_postgres_urls(tmp_path: Path) -> None:
     name, kw = archive_args(tmp_path / "x.db")
     assert name == str(tmp_path / "x.db") and kw == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -23,6 +24,9 @@ def scenes() -> None:
 @json_option
 def index(folders: tuple[Path, ...], db: str, as_json: bool) -> None:
     """Register every *.zip / *.SAFE under DIR... in the scene database (pyroSAR Archive).
+
+    Terrain-corrected products (OPERA RTC-S1, HyP3 RTC, sidecar folders) are listed, not
+    indexed: events read them straight from the folders in their scenes list.
 
     Several processing versions of one acquisition: the newest (IPF version, then
     processing time) goes to the main table, the others to the duplicates table.
@@ -48,6 +52,12 @@ def index(folders: tuple[Path, ...], db: str, as_json: bool) -> None:
         console.print(f"  [cyan]duplicate[/] {old} (using {new})")
     for path, reason in report.failed:
         console.print(f"  [red]failed[/] {reason}")
+    if report.terrain_corrected:
+        kinds = Counter(kind for _, kind in report.terrain_corrected)
+        console.print(f"  not indexed: {len(report.terrain_corrected)} terrain-corrected products "
+                      f"({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}); the "
+                      "database holds SAFE products only: list their folders under the "
+                      "event's scenes")
 
 
 @scenes.command("list")
