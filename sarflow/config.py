@@ -181,6 +181,40 @@ class Processing(_Strict):
     snap: SnapSettings = SnapSettings()
     native: NativeSettings = NativeSettings()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_dem_datum(cls, data: Any) -> Any:
+        """The DEM's height datum is a fact about the file, said once: ``geoid`` given for
+        one engine holds for the other; given differently for the two, it is an error."""
+        if not isinstance(data, dict):
+            return data
+        said = {k: _geoid_said(data.get(k)) for k in ("snap", "native")}
+        given = {k: v for k, v in said.items() if v is not None}
+        if len(set(given.values())) > 1:
+            raise _KeyError("processing.native.geoid", str(given["native"]).lower(),
+                            f"processing.snap.geoid is {str(given['snap']).lower()}; the DEM's "
+                            "heights have one datum, so set geoid once (either key)")
+        if len(given) == 1:
+            value = next(iter(given.values()))
+            data = {**data, **{k: _with_geoid(data.get(k), value) for k, v in said.items() if v is None}}
+        return data
+
+
+def _geoid_said(settings: Any) -> Optional[bool]:
+    """The ``geoid`` an engine's settings state explicitly (None: left to the default)."""
+    if isinstance(settings, dict):
+        return settings.get("geoid")
+    if isinstance(settings, BaseModel) and "geoid" in settings.model_fields_set:
+        return settings.geoid
+    return None
+
+
+def _with_geoid(settings: Any, value: bool) -> Any:
+    """An engine's settings (mapping, model or None) with ``geoid`` set to ``value``."""
+    if isinstance(settings, BaseModel):
+        return settings.model_copy(update={"geoid": value})
+    return {**(settings or {}), "geoid": value}
+
 
 FINE_TUNE_LR_FACTOR = 0.1
 """Default learning-rate factor when fine-tuning from ``model.init`` (standard transfer

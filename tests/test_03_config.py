@@ -130,3 +130,20 @@ def test_area_from_polygon_file(tmp_path: Path) -> None:
     data["area"] = {"file": "missing.geojson"}
     with pytest.raises(InputError, match="area file not found"):
         load_config(_write(tmp_path, data)).grid()
+
+
+@pytest.mark.parametrize("given", [{"snap": {"geoid": False}}, {"native": {"geoid": False}},
+                                   {"snap": {"geoid": False}, "native": {"geoid": False}}])
+def test_dem_datum_said_once_holds_for_both_engines(given: dict) -> None:
+    """An ellipsoidal DEM declared under either engine's settings is ellipsoidal for both
+    (the datum is the file's, not the engine's)."""
+    cfg = parse_config({**_base(), "processing": given})
+    assert cfg.processing.snap.geoid is False and cfg.processing.native.geoid is False
+    assert parse_config(_base()).processing.native.geoid is True  # default: EGM96 (SRTM)
+
+
+def test_dem_datum_given_two_ways_is_a_one_line_error() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({**_base(), "processing": {"snap": {"geoid": True}, "native": {"geoid": False}}})
+    text = str(err.value)
+    assert "\n" not in text and "processing.native.geoid" in text and "processing.snap.geoid" in text
