@@ -198,7 +198,7 @@ def test_train_command_on_an_event(tmp_path):
 def test_flip_augmentation_moves_image_and_mask_together():
     x = np.arange(2 * 4 * 4 * 2, dtype=np.float32).reshape(2, 4, 4, 2)
     y = (x[..., :1] % 3 == 0).astype(np.float32)
-    pipeline = train.make_pipeline(x, y, batch_size=2, seed=5)
+    pipeline = train.make_pipeline(x, y, batch_size=2, seed=5, epochs=12)
     assert int(pipeline.cardinality()) == 1
     seen = set()
     for _ in range(12):                                    # epochs reshuffle and re-flip
@@ -221,7 +221,7 @@ def test_pipeline_declares_its_length_and_yields_the_epoch_batches(n, batch, aug
     that still advances Adam's step counter); each pass is the next epoch's batches."""
     x = np.random.default_rng(1).normal(size=(n, 4, 6, 2)).astype(np.float32)
     y = (x[..., :1] > 0.3).astype(np.float32)
-    pipeline = train.make_pipeline(x, y, batch, seed=7, augment=augment)
+    pipeline = train.make_pipeline(x, y, batch, seed=7, augment=augment, epochs=3)
     reference = train.EpochBatches(x, y, batch, 7, augment)
     steps = int(pipeline.cardinality())
     assert steps == reference.batches == max(1, n // batch)
@@ -234,13 +234,25 @@ def test_pipeline_declares_its_length_and_yields_the_epoch_batches(n, batch, aug
             np.testing.assert_array_equal(gy, ey)
 
 
+def test_pipeline_refuses_a_pass_beyond_its_planned_epochs():
+    """A pass the pipeline has no plan for fails loudly instead of repeating an epoch."""
+    import tensorflow as tf
+
+    x = np.zeros((4, 4, 4, 1), np.float32)
+    pipeline = train.make_pipeline(x, x, 2, seed=0, epochs=2)
+    for _ in range(2):
+        assert len(list(pipeline)) == 2
+    with pytest.raises(tf.errors.InvalidArgumentError, match="planned for fewer epochs"):
+        list(pipeline)
+
+
 def test_adam_counts_only_real_steps():
     """Two batches per epoch, three epochs: Adam's step counter ends at exactly 6."""
     import keras
 
     x = np.random.default_rng(2).normal(size=(10, 16, 16, 2)).astype(np.float32)
     y = (x[..., :1] > 0).astype(np.float32)
-    pipeline = train.make_pipeline(x, y, 4, seed=0)
+    pipeline = train.make_pipeline(x, y, 4, seed=0, epochs=3)
     steps = int(pipeline.cardinality())
     inp = keras.Input((16, 16, 2))
     model = keras.Model(inp, keras.layers.Conv2D(1, 1, activation="sigmoid")(inp))
@@ -279,7 +291,7 @@ def test_the_optimizer_built_first_traces_the_training_step_once_and_changes_not
             assert model.optimizer.built and int(model.optimizer.iterations.numpy()) == 0
         calls, step = [], model.train_step
         model.train_step = lambda data, step=step, calls=calls: (calls.append(1), step(data))[1]
-        model.fit(train.make_pipeline(x, y, 4, seed=0), epochs=2, verbose=0)
+        model.fit(train.make_pipeline(x, y, 4, seed=0, epochs=2), epochs=2, verbose=0)
         traces[prebuilt], weights[prebuilt] = len(calls), model.get_weights()
     assert traces == {False: 2, True: 1}
     for a, b in zip(weights[False], weights[True]):
