@@ -67,17 +67,6 @@ def event(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                scenes_per_window=SCENES_PER_WINDOW))
 
 
-@pytest.fixture(scope="module")
-def long_event(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same tiny event with 6 scenes per pass and window (24): once its kernels are
-    compiled a scene takes about 0.1 s here, so 4 scenes could all finish between the
-    first output and the Ctrl-C reaching the process."""
-    from sarflow.simulate import simulate_event
-
-    root = tmp_path_factory.mktemp("long_event")
-    return Path(simulate_event(root / "ev", seed=7, size=SIZE, scenes_per_window=6))
-
-
 def _config(event: Path, tmp_path: Path, extra_scenes: list[Path] = ()) -> Path:
     """A copy of the event config writing to ``tmp_path/work`` (absolute paths)."""
     cfg = load_config(event)
@@ -130,8 +119,15 @@ def test_local_cluster_of_two_workers(event: Path, tmp_path: Path) -> None:
     assert len(engine.count_lines()) == len(ids)
 
 
-def test_ctrl_c_then_rerun_finishes_only_the_rest(long_event: Path, tmp_path: Path) -> None:
-    path = _config(long_event, tmp_path)
+def _default_sigint() -> None:
+    """In the child: SIGINT handled as in a terminal.  A test run launched in the
+    background by a shell without job control inherits SIGINT ignored, and so would the
+    child (Python then installs no KeyboardInterrupt handler and the Ctrl-C is lost)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_ctrl_c_then_rerun_finishes_only_the_rest(event: Path, tmp_path: Path) -> None:
+    path = _config(event, tmp_path)
     cfg = load_config(path)
     wd = WorkDir(cfg.output)
     ids = [r.product_id for r in select_scenes(cfg)]
@@ -140,7 +136,7 @@ def test_ctrl_c_then_rerun_finishes_only_the_rest(long_event: Path, tmp_path: Pa
     proc = subprocess.Popen([str(exe), "preprocess", str(path), "--engine", "native",
                              "--workers", "1", "--no-progress"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_default_sigint)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if list(wd.preprocessed.glob("*.tif")):
