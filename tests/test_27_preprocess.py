@@ -28,6 +28,7 @@ from sarflow.grid import raster_info
 from sarflow.preprocess import (SceneTask, make_tasks, pick_engine, plan_workers,
                                 preprocess_event, run_scene, scene_batch)
 from sarflow.workdir import WorkDir
+from tests.signals import default_sigint
 
 SCENES_PER_WINDOW = 1
 SIZE = (48, 48)
@@ -119,13 +120,6 @@ def test_local_cluster_of_two_workers(event: Path, tmp_path: Path) -> None:
     assert len(engine.count_lines()) == len(ids)
 
 
-def _default_sigint() -> None:
-    """In the child: SIGINT handled as in a terminal.  A test run launched in the
-    background by a shell without job control inherits SIGINT ignored, and so would the
-    child (Python then installs no KeyboardInterrupt handler and the Ctrl-C is lost)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_ctrl_c_then_rerun_finishes_only_the_rest(event: Path, tmp_path: Path) -> None:
     path = _config(event, tmp_path)
     cfg = load_config(path)
@@ -136,7 +130,7 @@ def test_ctrl_c_then_rerun_finishes_only_the_rest(event: Path, tmp_path: Path) -
     proc = subprocess.Popen([str(exe), "preprocess", str(path), "--engine", "native",
                              "--workers", "1", "--no-progress"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True, preexec_fn=_default_sigint)
+                            start_new_session=True, preexec_fn=default_sigint)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if list(wd.preprocessed.glob("*.tif")):

@@ -17,6 +17,8 @@ from typing import Callable
 import pytest
 import yaml
 
+from tests.signals import default_sigint
+
 TINY_MODEL = {"architecture": "dppa_unet", "group": "G1", "filters": 8, "batch_size": 4,
               "learning_rate": 0.002, "epochs": 6, "patience": 6, "patch_size": 64, "seed": 5}
 
@@ -48,6 +50,7 @@ def _env() -> dict:
 def _interrupt_when(cfg: Path, ready: Callable[[], bool], timeout: float = 600) -> None:
     """Start `sarflow run`, send SIGINT to its process group once ``ready()``, wait."""
     proc = subprocess.Popen(_cmd(cfg), env=_env(), start_new_session=True,
+                            preexec_fn=default_sigint,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     t0 = time.monotonic()
     while not ready():
