@@ -444,7 +444,8 @@ def describe_conversion(scale: str) -> str:
             "db": "10 ** (dB / 10)"}[scale]
 
 
-_MASK_NODATA = {"hyp3_ls_map": -1.0, "opera_mask": 255.0, None: None}
+_MASK_NODATA = {"hyp3_ls_map": -1.0, "opera_mask": 255.0}
+"""The no-data value of each layover/shadow coding's mask files."""
 
 
 def decode_mask(code: Any, coding: Optional[str]) -> Any:
@@ -491,7 +492,7 @@ def read_on_grid(product: RtcProduct, grid: Any, polarisations: list[str]) -> tu
     valid = np.isfinite(out[:-1]).all(axis=0)
     mask = np.where(valid, 0.0, np.nan).astype(np.float32)
     for f in product.mask_files:
-        raw, _ = resample_to_grid(f, grid, method="nearest", nodata=_MASK_NODATA[product.mask_coding])
+        raw, _ = resample_to_grid(f, grid, method="nearest", nodata=_MASK_NODATA.get(product.mask_coding))
         flags = decode_mask(raw, product.mask_coding)
         mask = np.where(valid & np.isfinite(flags), flags, mask)
     out[-1] = mask
