@@ -144,9 +144,13 @@ def run_and_score(cfg) -> dict[str, Any]:
 
 
 def machine() -> dict:
-    """What the numbers were measured on."""
+    """What the numbers were measured on: the CPU (its bfloat16 decides the precision
+    ``auto`` trains in, recorded too) and the load when the bench started."""
+    from sarflow.train import cpu_description, resolve_precision
+
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {"cpu_count": os.cpu_count(), "machine": platform.machine(),
+            "cpu": cpu_description(), "auto_precision": resolve_precision("auto"),
             "load_average_at_start": None if load is None else [round(v, 2) for v in load]}
 
 
