@@ -49,6 +49,30 @@ MIN_EVENTS = 10
 """The issue's smallest corpus: at least this many events pretrain the model."""
 
 
+def fixed_corpus(n: int, out: Path, seed: int, size: tuple[int, int], scenes: int) -> Path:
+    """A corpus whose events all have the new events' settings (hard preset, ``scenes``
+    dates per pass and window), only the seed differing (``seed * 1000 + 5000 + k``, never a
+    new event's): the in-distribution case, an upper bound on what pretraining can add to
+    the new events.  Same ``corpus.json`` layout as ``simulate_corpus``."""
+    from sarflow.grid import atomic_path
+    from sarflow.simulate import SimulationSettings, simulate_event
+
+    out.mkdir(parents=True, exist_ok=True)
+    settings = SimulationSettings.preset("hard", size=size, scenes_per_window=scenes)
+    events = []
+    for k in range(n):
+        folder, event_seed = out / f"event_{k:03d}", seed * 1000 + 5000 + k
+        if not (folder / "event.yaml").is_file():
+            simulate_event(folder, seed=event_seed, settings=settings, overwrite=True)
+        events.append({"folder": folder.name, "event": f"{folder.name}/event.yaml",
+                       "seed": event_seed, "settings": settings.to_dict()})
+    doc = {"seed": seed, "preset": "hard (fixed settings)", "size": list(size),
+           "both_passes": True, "events": events}
+    with atomic_path(out / "corpus.json") as tmp:
+        tmp.write_text(json.dumps(doc, indent=1))
+    return out / "corpus.json"
+
+
 def corpus_patches(corpus_json: Path, model: dict) -> tuple[list[Path], dict[str, str]]:
     """Preprocess and stack every corpus event; one G1 patch dataset of its whole grid each.
     Events the stacker refuses (one pass only: G4-G6 need ascending, the fusion both) are
@@ -233,6 +257,10 @@ def main() -> None:
                         help="every corpus event ascending and descending (the stacker needs "
                              "both; --no-both-passes: the drawn passes, one-pass events left "
                              "out)")
+    parser.add_argument("--corpus-draw", choices=("varied", "fixed"), default="varied",
+                        help="varied: simulate_corpus's drawn settings (the issue's corpus); "
+                             "fixed: every corpus event the new events' settings, only the "
+                             "seed differing (in-distribution upper bound, in <root>/corpus_fixed)")
     parser.add_argument("--new-seeds", default="101,102,103,104")
     parser.add_argument("--new-size", default="512,1024")
     parser.add_argument("--scenes", type=int, default=4)
@@ -259,9 +287,13 @@ def main() -> None:
     root = Path(args.root)
     model = cpu_model(args.filters, args.epochs, 0)
     corpus_size = tuple(int(v) for v in args.corpus_size.split(","))
-    corpus_json = simulate_corpus(args.corpus, root / "corpus", seed=args.corpus_seed,
-                                  preset="hard", size=corpus_size,
-                                  both_passes=args.both_passes)
+    if args.corpus_draw == "fixed":
+        corpus_json = fixed_corpus(args.corpus, root / "corpus_fixed", args.corpus_seed,
+                                   corpus_size, args.scenes)
+    else:
+        corpus_json = simulate_corpus(args.corpus, root / "corpus", seed=args.corpus_seed,
+                                      preset="hard", size=corpus_size,
+                                      both_passes=args.both_passes)
     corpus_s = round(time.perf_counter() - t0, 1)
     pretrained, pre = pretrain(corpus_json, {**model, "epochs": args.pretrain_epochs},
                                args.pretrain_minutes, args.min_events)
@@ -273,7 +305,7 @@ def main() -> None:
     print(json.dumps({
         "benchmark": "pretrain_finetune", "model": model, **info,
         "corpus": {"events": args.corpus, "seed": args.corpus_seed, "size": list(corpus_size),
-                   "preset": "hard", "both_passes": args.both_passes,
+                   "preset": "hard", "draw": args.corpus_draw, "both_passes": args.both_passes,
                    "simulate_or_reuse_seconds": corpus_s},
         "pretrain": {**pre, "max_epochs": args.pretrain_epochs,
                      "budget_minutes": args.pretrain_minutes},

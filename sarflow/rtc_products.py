@@ -93,6 +93,12 @@ class RtcProduct:
     footprint: Any = None
     """shapely Polygon (lon/lat) of the product's raster extent."""
 
+    def __post_init__(self) -> None:
+        """Refuse mask files without a known coding here, before any pixel is read."""
+        if self.mask_files and self.mask_coding not in MASK_CODINGS:
+            raise ValueError(f"{self.product_id}: mask files need mask_coding, one of "
+                             f"{', '.join(MASK_CODINGS)} (got {self.mask_coding!r})")
+
     @property
     def polarisations(self) -> list[str]:
         return list(self.files)

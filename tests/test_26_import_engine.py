@@ -3,6 +3,7 @@ GeoTIFFs go through the normal commands onto the lattice and into the stacker.""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import zipfile
@@ -17,8 +18,8 @@ from sarflow.cli import cli
 from tests.rasters import write_geotiff
 from sarflow.grid import Grid, raster_info, read_raster
 from sarflow.regrid import resample_to_grid
-from sarflow.rtc_products import (find_rtc_products, open_rtc_product, pass_from_solar_time,
-                                  read_on_grid, to_linear_power)
+from sarflow.rtc_products import (RtcProduct, find_rtc_products, open_rtc_product,
+                                  pass_from_solar_time, read_on_grid, to_linear_power)
 from sarflow.workdir import WorkDir
 
 BBOX = [143.3445, -5.3855, 143.3840, -5.3590]  # inside the OPERA crop (UTM 54S)
@@ -160,6 +161,18 @@ def test_opera_mask_layer_becomes_the_layover_shadow_band(tmp_path, fixtures_dir
     assert np.count_nonzero(np.isnan(raw) & valid) > 1000  # the 255 block stays clear
     plain, _ = read_on_grid(open_rtc_product(src[-1]), grid, ["VV", "VH"])
     assert set(np.unique(plain[2][valid])) == {0.0}  # without the layer: clear where valid
+
+
+def test_mask_files_without_a_known_coding_are_refused(tmp_path, fixtures_dir):
+    """A product given mask files but no (or an unknown) coding fails when it is made, not
+    after its backscatter has been resampled."""
+    vv = sorted((fixtures_dir / "rtc_stack").rglob("*_20240123T*_VV_tv_cropped.tif"))[0]
+    prod = open_rtc_product(vv)
+    kept = dataclasses.asdict(prod)
+    for coding in (None, "gamma_ls"):
+        with pytest.raises(ValueError, match="mask_coding, one of hyp3_ls_map, opera_mask"):
+            RtcProduct(**{**kept, "mask_files": ["mask.tif"], "mask_coding": coding})
+    assert RtcProduct(**{**kept, "mask_files": [], "mask_coding": None}).mask_files == []
 
 
 def test_radiometry_is_part_of_the_scene_provenance(opera_event):
