@@ -189,60 +189,44 @@ def precision_policy(requested: str = "auto") -> Iterator[str]:
 # data pipeline
 # ------------------------------------------------------------------------------------
 
-class EpochBatches:
-    """Shuffled, flip-augmented batches, one pass per call: the k-th pass (epoch) draws its
-    order and flips from ``numpy.random.default_rng([seed, k])`` alone, so every epoch is
-    the same whatever threads TensorFlow runs (TensorFlow's own reshuffling seeds are not:
+class EpochPlan:
+    """Which patches each epoch's batches hold, in which order and flipped how: epoch k's
+    order and flips come from ``numpy.random.default_rng([seed, k])`` alone, so every epoch
+    is the same whatever threads TensorFlow runs (TensorFlow's own reshuffling seeds are not:
     they raced with two inter-op threads here).  Each patch is flipped left-right and/or
     up-down with probability 1/2 each, image and mask together.  A short last batch is
     dropped (it would retrace the training step and give noisy BN statistics)."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
-                 augment: bool = True) -> None:
-        self.x, self.y, self.batch_size, self.seed, self.augment = x, y, batch_size, seed, augment
-        self.epoch = 0
-        n = len(x)
+    def __init__(self, n: int, batch_size: int, seed: int, augment: bool = True) -> None:
+        self.n, self.batch_size, self.seed, self.augment = n, batch_size, seed, augment
         self.batches = n // batch_size if n >= batch_size else 1
 
     def plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         """Epoch ``epoch``'s patch indices, batch after batch, and each one's flip code
         (bit 0: left-right, bit 1: up-down; 0 without augmentation)."""
         rng = np.random.default_rng([self.seed, epoch])
-        order = rng.permutation(len(self.x))
-        coins = rng.integers(0, 4, len(self.x))
+        order = rng.permutation(self.n)
+        coins = rng.integers(0, 4, self.n)
         idx = order[:self.batches * self.batch_size]
         return idx, (coins[idx] if self.augment else np.zeros_like(idx))
-
-    def __call__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        idx_all, flips = self.plan(self.epoch)
-        self.epoch += 1
-        for b in range(self.batches):
-            part = slice(b * self.batch_size, (b + 1) * self.batch_size)
-            xb, yb = self.x[idx_all[part]], self.y[idx_all[part]]  # fancy indexing: copies
-            for k, coin in enumerate(flips[part]):
-                if coin & 1:
-                    xb[k], yb[k] = xb[k][:, ::-1], yb[k][:, ::-1]
-                if coin & 2:
-                    xb[k], yb[k] = xb[k][::-1], yb[k][::-1]
-            yield xb, yb
 
 
 def make_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
                   augment: bool = True, epochs: int = 1):
-    """A ``tf.data`` pipeline of :class:`EpochBatches`' batches: each pass over it is the next
+    """A ``tf.data`` pipeline of :class:`EpochPlan`'s batches: each pass over it is the next
     epoch's (``epochs`` planned; a pass beyond them fails), and it declares its number of
     batches, so Keras runs exactly that many steps per epoch (without it Keras runs one
     empty step at each epoch's end, which still advances Adam's step counter).
 
     No Python runs in the pipeline: the epochs' orders and flips are drawn in numpy up front
-    (:meth:`EpochBatches.plan`) and the patches gathered and flipped in the graph from a
+    (:meth:`EpochPlan.plan`) and the patches gathered and flipped in the graph from a
     CPU copy of ``x`` and ``y``.  Any Python generator in a pipeline (even one call per
     epoch) made every training step fault its working memory in afresh: 1.6-1.8x slower
     steps on a 2-core AVX2 host, with most of the difference in system time.  The batches,
     and so the training, are bit for bit those of the generator it replaces."""
     import tensorflow as tf
 
-    plan = EpochBatches(x, y, batch_size, seed, augment)
+    plan = EpochPlan(len(x), batch_size, seed, augment)
     orders, flips = (np.stack(a).astype(np.int64)
                      for a in zip(*(plan.plan(e) for e in range(max(1, int(epochs))))))
     with tf.device("/CPU:0"):
@@ -270,7 +254,7 @@ def make_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
 
 def _flipped_patch(xs, ys):
     """The map function: patch ``i`` of ``xs``/``ys``, flipped by code ``f`` as
-    :class:`EpochBatches` flips it (bit 0: left-right, bit 1: up-down)."""
+    :class:`EpochPlan` flips it (bit 0: left-right, bit 1: up-down)."""
     import tensorflow as tf
 
     def flip(a, on, axis):

@@ -215,6 +215,21 @@ def test_flip_augmentation_moves_image_and_mask_together():
     assert seen == {(0, 0), (0, 1), (1, 0), (1, 1)}
 
 
+def numpy_batches(x, y, plan, epoch):
+    """An independent reference for the tf.data pipeline: epoch ``epoch``'s batches gathered
+    and flipped in numpy from the plan's indices and flip codes."""
+    idx, flips = plan.plan(epoch)
+    for b in range(plan.batches):
+        part = slice(b * plan.batch_size, (b + 1) * plan.batch_size)
+        xb, yb = x[idx[part]], y[idx[part]]  # fancy indexing: copies
+        for k, code in enumerate(flips[part]):
+            if code & 1:
+                xb[k], yb[k] = xb[k][:, ::-1], yb[k][:, ::-1]
+            if code & 2:
+                xb[k], yb[k] = xb[k][::-1], yb[k][::-1]
+        yield xb, yb
+
+
 @pytest.mark.parametrize("n,batch,augment", [(10, 4, True), (3, 4, True), (9, 3, False)])
 def test_pipeline_declares_its_length_and_yields_the_epoch_batches(n, batch, augment):
     """Keras must know how many batches an epoch has (else it runs an empty step per epoch
@@ -222,12 +237,12 @@ def test_pipeline_declares_its_length_and_yields_the_epoch_batches(n, batch, aug
     x = np.random.default_rng(1).normal(size=(n, 4, 6, 2)).astype(np.float32)
     y = (x[..., :1] > 0.3).astype(np.float32)
     pipeline = train.make_pipeline(x, y, batch, seed=7, augment=augment, epochs=3)
-    reference = train.EpochBatches(x, y, batch, 7, augment)
+    plan = train.EpochPlan(n, batch, 7, augment)
     steps = int(pipeline.cardinality())
-    assert steps == reference.batches == max(1, n // batch)
-    for _ in range(3):
+    assert steps == plan.batches == max(1, n // batch)
+    for epoch in range(3):
         got = [(xb.numpy(), yb.numpy()) for xb, yb in pipeline]
-        expected = list(reference())
+        expected = list(numpy_batches(x, y, plan, epoch))
         assert len(got) == len(expected) == steps
         for (gx, gy), (ex, ey) in zip(got, expected):
             np.testing.assert_array_equal(gx, ex)
@@ -264,8 +279,9 @@ def test_adam_counts_only_real_steps():
 def test_epoch_batches_depend_only_on_seed_and_epoch():
     x = np.random.default_rng(0).normal(size=(10, 4, 4, 2)).astype(np.float32)
     y = (x[..., :1] > 0).astype(np.float32)
-    a, b, c = (train.EpochBatches(x, y, 4, seed) for seed in (3, 3, 4))
-    runs = [[np.concatenate([xb for xb, _ in gen()]) for _ in range(3)] for gen in (a, b, c)]
+    a, b, c = (train.EpochPlan(10, 4, seed) for seed in (3, 3, 4))
+    runs = [[np.concatenate([xb for xb, _ in numpy_batches(x, y, plan, e)]) for e in range(3)]
+            for plan in (a, b, c)]
     assert all(np.array_equal(p, q) for p, q in zip(runs[0], runs[1]))
     assert not np.array_equal(runs[0][0], runs[0][1])          # each epoch reshuffles
     assert not np.array_equal(runs[0][0], runs[2][0])          # another seed differs
