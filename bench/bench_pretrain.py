@@ -8,7 +8,8 @@
    these events are not the one evaluated) becomes training data, normalised with that
    event's own train-split statistics, as fine-tuning later normalises the new event.
 2. DPPA-UNet (CPU-sized: the demo's settings, but up to ``--pretrain-epochs`` (80) epochs
-   within ``--pretrain-minutes`` (30)) is pretrained on the pooled patches and kept as ``<corpus>/models/G1_dppa_unet-<corpus seed>-<sarflow version>.keras``.
+   within ``--pretrain-minutes`` (30)) is pretrained on the pooled patches and kept as
+   ``<corpus>/models/G1_dppa_unet-<corpus seed>-<sarflow version>.keras``.
 3. For each new event (``--new-seeds``, hard preset, not in the corpus) the normal stages
    run twice with the same settings and seed: trained from scratch on the event's training
    area, and fine-tuned from the pretrained model (``model.init``: the starting model is
@@ -261,6 +262,9 @@ def main() -> None:
                         help="varied: simulate_corpus's drawn settings (the issue's corpus); "
                              "fixed: every corpus event the new events' settings, only the "
                              "seed differing (in-distribution upper bound, in <root>/corpus_fixed)")
+    parser.add_argument("--corpus-scenes", type=int, default=None,
+                        help="--corpus-draw fixed: dates per pass and window of the corpus "
+                             "events (default: --scenes, the new events')")
     parser.add_argument("--new-seeds", default="101,102,103,104")
     parser.add_argument("--new-size", default="512,1024")
     parser.add_argument("--scenes", type=int, default=4)
@@ -289,7 +293,7 @@ def main() -> None:
     corpus_size = tuple(int(v) for v in args.corpus_size.split(","))
     if args.corpus_draw == "fixed":
         corpus_json = fixed_corpus(args.corpus, root / "corpus_fixed", args.corpus_seed,
-                                   corpus_size, args.scenes)
+                                   corpus_size, args.corpus_scenes or args.scenes)
     else:
         corpus_json = simulate_corpus(args.corpus, root / "corpus", seed=args.corpus_seed,
                                       preset="hard", size=corpus_size,
@@ -306,11 +310,14 @@ def main() -> None:
         "benchmark": "pretrain_finetune", "model": model, **info,
         "corpus": {"events": args.corpus, "seed": args.corpus_seed, "size": list(corpus_size),
                    "preset": "hard", "draw": args.corpus_draw, "both_passes": args.both_passes,
+                   "scenes_per_window": (args.corpus_scenes or args.scenes
+                                         if args.corpus_draw == "fixed" else "drawn"),
                    "simulate_or_reuse_seconds": corpus_s},
         "pretrain": {**pre, "max_epochs": args.pretrain_epochs,
                      "budget_minutes": args.pretrain_minutes},
         "new_event_model": event_model,
-        "fine_tune_lr_factor": args.fine_tune_lr_factor, "new_event_size": list(size), "scenes_per_window": args.scenes,
+        "fine_tune_lr_factor": args.fine_tune_lr_factor, "new_event_size": list(size),
+        "scenes_per_window": args.scenes,
         "new_events": events,
         "pooled_validation": pooled_validation(events),
         "targets_met_on_all": all(e["target_scratch_0.05_met"] and e["target_threshold_0.2_met"]
