@@ -41,6 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sarflow.config import FINE_TUNE_LR_FACTOR  # noqa: E402
+from sarflow.grid import atomic_path  # noqa: E402
 
 from bench_realism import (cpu_model, machine, run_and_score,  # noqa: E402
                            simulated_config, with_model)
@@ -55,7 +56,6 @@ def fixed_corpus(n: int, out: Path, seed: int, size: tuple[int, int], scenes: in
     dates per pass and window), only the seed differing (``seed * 1000 + 5000 + k``, never a
     new event's): the in-distribution case, an upper bound on what pretraining can add to
     the new events.  Same ``corpus.json`` layout as ``simulate_corpus``."""
-    from sarflow.grid import atomic_path
     from sarflow.simulate import SimulationSettings, simulate_event
 
     out.mkdir(parents=True, exist_ok=True)
@@ -168,8 +168,8 @@ def pretrain(corpus_json: Path, model: dict, max_minutes: float,
                            learning_rate=model["learning_rate"], epochs=model["epochs"],
                            patience=model["patience"], seed=model["seed"],
                            max_seconds=60 * max_minutes)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run_dir / "model.keras", target)
+    with atomic_path(target) as tmp:   # a new file: never writes through a hard link
+        shutil.copyfile(run_dir / "model.keras", tmp)
     write_model_card(target, corpus_json, datasets, skipped, result)
     return target, {"model": str(target), "corpus_events_used": len(datasets),
                     "corpus_events_skipped": skipped,
@@ -203,7 +203,8 @@ def write_model_card(target: Path, corpus_json: Path, datasets: list[Path],
             "group": result["group"], "channels": result["channels"],
             "corpus_test_split": {k: result["test"][k] for k in ("precision", "recall", "f1")}}
     path = target.with_suffix(".json")
-    path.write_text(json.dumps(card, indent=1))
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(card, indent=1))
     return path
 
 
