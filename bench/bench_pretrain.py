@@ -56,17 +56,12 @@ def fixed_corpus(n: int, out: Path, seed: int, size: tuple[int, int], scenes: in
     dates per pass and window), only the seed differing (``seed * 1000 + 5000 + k``, never a
     new event's): the in-distribution case, an upper bound on what pretraining can add to
     the new events.  Same ``corpus.json`` layout as ``simulate_corpus``."""
-    from sarflow.simulate import SimulationSettings, simulate_event
+    from sarflow.simulate import SimulationSettings
+    from sarflow.simulate.corpus import corpus_event
 
     out.mkdir(parents=True, exist_ok=True)
     settings = SimulationSettings.preset("hard", size=size, scenes_per_window=scenes)
-    events = []
-    for k in range(n):
-        folder, event_seed = out / f"event_{k:03d}", seed * 1000 + 5000 + k
-        if not (folder / "event.yaml").is_file():
-            simulate_event(folder, seed=event_seed, settings=settings, overwrite=True)
-        events.append({"folder": folder.name, "event": f"{folder.name}/event.yaml",
-                       "seed": event_seed, "settings": settings.to_dict()})
+    events = [corpus_event(out, k, settings, seed * 1000 + 5000 + k) for k in range(n)]
     doc = {"seed": seed, "preset": "hard (fixed settings)", "size": list(size),
            "both_passes": True, "events": events}
     with atomic_path(out / "corpus.json") as tmp:
@@ -289,12 +284,16 @@ def main() -> None:
 
     info = machine()
     t0 = time.perf_counter()
+    if args.corpus_scenes is not None and args.corpus_draw != "fixed":
+        parser.error("--corpus-scenes needs --corpus-draw fixed (a varied corpus draws its "
+                     "events' dates per window)")
+    corpus_scenes = args.corpus_scenes or args.scenes
     root = Path(args.root)
     model = cpu_model(args.filters, args.epochs, 0)
     corpus_size = tuple(int(v) for v in args.corpus_size.split(","))
     if args.corpus_draw == "fixed":
         corpus_json = fixed_corpus(args.corpus, root / "corpus_fixed", args.corpus_seed,
-                                   corpus_size, args.corpus_scenes or args.scenes)
+                                   corpus_size, corpus_scenes)
     else:
         corpus_json = simulate_corpus(args.corpus, root / "corpus", seed=args.corpus_seed,
                                       preset="hard", size=corpus_size,
@@ -311,8 +310,7 @@ def main() -> None:
         "benchmark": "pretrain_finetune", "model": model, **info,
         "corpus": {"events": args.corpus, "seed": args.corpus_seed, "size": list(corpus_size),
                    "preset": "hard", "draw": args.corpus_draw, "both_passes": args.both_passes,
-                   "scenes_per_window": (args.corpus_scenes or args.scenes
-                                         if args.corpus_draw == "fixed" else "drawn"),
+                   "scenes_per_window": corpus_scenes if args.corpus_draw == "fixed" else "drawn",
                    "simulate_or_reuse_seconds": corpus_s},
         "pretrain": {**pre, "max_epochs": args.pretrain_epochs,
                      "budget_minutes": args.pretrain_minutes},

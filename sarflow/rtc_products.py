@@ -497,7 +497,7 @@ def read_on_grid(product: RtcProduct, grid: Any, polarisations: list[str]) -> tu
             out[i][gap] = data[gap]
     valid = np.isfinite(out[:-1]).all(axis=0)
     mask = np.where(valid, 0.0, np.nan).astype(np.float32)
-    nodata = _MASK_NODATA.get(product.mask_coding)   # decode_mask rejects an unknown coding
+    nodata = _MASK_NODATA.get(product.mask_coding)   # RtcProduct refused an unknown one
     for f in product.mask_files:
         raw, _ = resample_to_grid(f, grid, method="nearest", nodata=nodata)
         flags = decode_mask(raw, product.mask_coding)

@@ -84,15 +84,7 @@ def simulate_corpus(n: int, outdir: str | Path, seed: int = 0, preset: str = "ha
     events = []
     for k in range(n):
         s = corpus_settings(k, seed, preset, size, both_passes)
-        folder = out / f"event_{k:03d}"
-        event_seed = seed * 1000 + k
-        if not overwrite and _same_event(folder, s, event_seed):
-            path = folder / "event.yaml"
-        else:
-            path = simulate_event(folder, seed=event_seed, settings=s, workers=workers,
-                                  overwrite=True)
-        events.append({"folder": folder.name, "event": str(path.relative_to(out)),
-                       "seed": event_seed, "settings": s.to_dict()})
+        events.append(corpus_event(out, k, s, seed * 1000 + k, workers, overwrite))
         report("events", k + 1, n)
     doc = {"seed": seed, "preset": preset, "size": list(size), "both_passes": both_passes,
            "events": events}
@@ -100,6 +92,19 @@ def simulate_corpus(n: int, outdir: str | Path, seed: int = 0, preset: str = "ha
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(doc, indent=1))
     return target
+
+
+def corpus_event(out: Path, k: int, s: SimulationSettings, seed: int,
+                 workers: Optional[int] = None, overwrite: bool = False) -> dict:
+    """Event ``k`` of the corpus in ``out``, simulated unless its folder already holds it
+    (same settings and seed); returns its ``corpus.json`` entry."""
+    folder = out / f"event_{k:03d}"
+    if not overwrite and _same_event(folder, s, seed):
+        path = folder / "event.yaml"
+    else:
+        path = simulate_event(folder, seed=seed, settings=s, workers=workers, overwrite=True)
+    return {"folder": folder.name, "event": str(path.relative_to(out)), "seed": seed,
+            "settings": s.to_dict()}
 
 
 def _same_event(folder: Path, s: SimulationSettings, seed: int) -> bool:
